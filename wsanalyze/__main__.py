@@ -1,0 +1,5 @@
+"""``python -m wsanalyze`` is the ``wsanalyze`` command."""
+
+from wsanalyze.cli import main
+
+raise SystemExit(main())

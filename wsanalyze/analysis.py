@@ -1,0 +1,126 @@
+"""Running the pipeline over a capture file: records as a stream, or as tables.
+
+``iter_records`` streams (memory follows open connections and messages, not the
+capture); ``analyze`` builds pandas DataFrames and so keeps what it returns.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from wsanalyze.output.schema import COLUMNS
+from wsanalyze.pipeline import TABLES, Analyzer, Options, Record
+from wsanalyze.sources.capture import CaptureReader, open_capture
+from wsanalyze.websocket.decoder import DecoderLimits
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+PayloadMode = Literal["full", "preview", "none"]
+
+
+class CaptureRun:
+    """One pass over a capture file.  Iterate it for records; afterwards
+    :attr:`warnings` holds what the user must be told (where reading stopped,
+    packets skipped).  Opening raises :class:`~wsanalyze.sources.CaptureError`
+    when nothing can be read."""
+
+    def __init__(self, path: str | os.PathLike[str], options: Options | None = None) -> None:
+        self.path = os.fspath(path)
+        self.reader: CaptureReader = open_capture(self.path)
+        self.analyzer = Analyzer(options)
+        self.warnings: list[str] = []
+
+    def __iter__(self) -> Iterator[Record]:
+        analyzer = self.analyzer
+        feed = analyzer.feed
+        try:
+            for pkt in self.reader:
+                out = feed(pkt)
+                if out:
+                    yield from out
+            yield from analyzer.finish()
+        finally:
+            self.reader.close()
+        if self.reader.stopped:
+            self.warnings.append(self.reader.stopped)
+        self.warnings.extend(analyzer.notes())
+
+
+def iter_records(path: str | os.PathLike[str], *, tables: Iterable[str] = TABLES,
+                 limits: DecoderLimits | None = None) -> Iterator[Record]:
+    """Stream ``(table, row)`` records of a capture without building tables.
+
+    ``table`` is ``"connection"``, ``"message"``, ``"frame"`` or ``"violation"``;
+    rows are dicts with the OUTPUTS.md columns (messages carry ``payload`` bytes).
+    Messages come as they complete; a connection's row when it ends.
+    """
+    options = Options(tables=frozenset(tables), limits=limits or DecoderLimits())
+    yield from CaptureRun(path, options)
+
+
+@dataclass
+class AnalysisResult:
+    """Tables of one capture (OUTPUTS.md), plus warnings about the capture."""
+
+    connections: pd.DataFrame
+    messages: pd.DataFrame
+    frames: pd.DataFrame
+    violations: pd.DataFrame
+    warnings: list[str] = field(default_factory=list)
+    path: str = ""
+
+    def violation_frame(self, row: Any) -> dict[str, Any] | None:
+        """The frames row a violation points at (``row`` is a violations row or its
+        index), or None when the violation is not about one frame."""
+        if not hasattr(row, "rule"):
+            row = self.violations.loc[row]
+        frame = row["frame"]
+        if frame is None or frame != frame:  # None or NaN
+            return None
+        hit = self.frames[(self.frames["connection"] == row["connection"])
+                          & (self.frames["index"] == int(frame))]
+        return None if hit.empty else hit.iloc[0].to_dict()
+
+
+def analyze(path: str | os.PathLike[str], *, payloads: PayloadMode = "full",
+            preview_bytes: int = 64, limits: DecoderLimits | None = None) -> AnalysisResult:
+    """Decode a capture into DataFrames (``connections``, ``messages``, ``frames``,
+    ``violations``).
+
+    ``payloads`` controls memory: ``"full"`` keeps every payload (a capture's
+    decoded payloads live in memory), ``"preview"`` keeps the first
+    ``preview_bytes`` of each (``truncated`` tells which were cut), ``"none"``
+    keeps none (the ``payload`` column holds empty bytes, ``text`` None).
+    """
+    import pandas as pd
+
+    rows: dict[str, list[dict[str, Any]]] = {t: [] for t in TABLES}
+    run = CaptureRun(path, Options(limits=limits or DecoderLimits()))
+    for table, row in run:
+        if table == "message" and payloads != "full":
+            keep = preview_bytes if payloads == "preview" else 0
+            if len(row["payload"]) > keep:
+                row["payload"] = row["payload"][:keep]
+                row["truncated"] = True
+                if row["text"] is not None:
+                    row["text"] = row["text"][:keep] if keep else None
+        rows[table].append(row)
+
+    def frame(table: str) -> pd.DataFrame:
+        names = [n for n, _ in COLUMNS[table]]
+        df = pd.DataFrame.from_records(rows[table], columns=names)
+        for name, kind in COLUMNS[table]:
+            col = df[name]
+            if kind == "int64" and col.isna().any():
+                df[name] = col.astype("Int64")
+            elif kind in ("string", "list<string>", "binary") and col.dtype != object:
+                # An all-null column comes back as float NaN; keep None like the rest.
+                df[name] = col.astype(object).where(col.notna(), None)
+        return df
+
+    return AnalysisResult(frame("connection"), frame("message"), frame("frame"),
+                          frame("violation"), run.warnings, run.path)

@@ -1,0 +1,231 @@
+"""The ``wsanalyze`` command line.
+
+Each command streams records from the pipeline into a writer; nothing here
+decodes.  Exit codes: 0 success (also when the capture was cut short: a warning
+says where), 1 nothing could be read (missing file, not a capture), 2 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import IO, Any
+
+DESCRIPTION = """\
+Passive WebSocket analyzer for packet captures (pcap, pcapng, gzip-compressed).
+It reassembles TCP, follows the RFC 6455 handshake and frames, unmasks,
+reassembles fragments, inflates permessage-deflate (RFC 7692) and reports
+protocol violations.
+"""
+
+EPILOG = """\
+examples:
+  wsanalyze summary capture.pcapng
+  wsanalyze messages capture.pcap                      # human table, 100 columns
+  wsanalyze messages capture.pcap --format jsonl -o messages.jsonl
+  wsanalyze messages capture.pcap --format jsonl --max-payload 256 | jq .text
+  wsanalyze violations capture.pcap --format csv
+  wsanalyze frames capture.pcap.gz --format parquet -o frames.parquet
+  wsanalyze rules --format jsonl
+
+Tables and their columns are described in OUTPUTS.md; in files the payload is
+base64 in payload_b64.  Exit status: 0 ok (a warning names where a cut-short
+capture stopped), 1 nothing could be read, 2 bad usage.
+"""
+
+TABLE_COMMANDS = {
+    "connections": ("connection", "one row per TCP connection that carried WebSocket"),
+    "messages": ("message", "every data message and control frame, decoded, in order"),
+    "frames": ("frame", "every WebSocket frame header"),
+    "violations": ("violation", "protocol violations and capture notes, with RFC sections"),
+}
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} must be 0 or more")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wsanalyze", description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("summary", help="overview of connections, messages, compression, "
+                       "violations", description="A human overview of each WebSocket "
+                       "connection: endpoints, path, subprotocol, extensions, message "
+                       "counts by type and direction, bytes, compression ratio, violations.")
+    p.add_argument("capture", metavar="CAPTURE", help="pcap or pcapng file (may be .gz)")
+    _common(p)
+
+    for name, (_, helptext) in TABLE_COMMANDS.items():
+        p = sub.add_parser(name, help=helptext, description=f"Write the {name} table: "
+                           f"{helptext}.", formatter_class=argparse.RawDescriptionHelpFormatter,
+                           epilog=EPILOG)
+        p.add_argument("capture", metavar="CAPTURE", help="pcap or pcapng file (may be .gz)")
+        p.add_argument("--format", "-f", choices=("table", "jsonl", "csv", "parquet"),
+                       default="table", help="table (human, default), jsonl (one JSON "
+                       "object per line), csv, or parquet (needs -o)")
+        p.add_argument("-o", "--output", metavar="FILE",
+                       help="write to FILE instead of standard output")
+        p.add_argument("--max-payload", type=_positive_int, metavar="N",
+                       help="keep only the first N bytes of each payload in the output "
+                            "(truncated is then true); default: whole payloads")
+        _common(p)
+
+    p = sub.add_parser("rules", help="list the violation rules (id, severity, RFC section)",
+                       description="The catalog of violation rules wsanalyze reports.")
+    p.add_argument("--format", "-f", choices=("table", "jsonl"), default="table")
+    return parser
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress line on standard error")
+
+
+def _version() -> str:
+    from wsanalyze import __version__
+
+    return f"wsanalyze {__version__}"
+
+
+class _Progress:
+    """A progress line on stderr for long runs (only on a terminal)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self.start = time.monotonic()
+        self.next = self.start + 1.0
+        self.shown = False
+
+    def tick(self, packets: int) -> None:
+        now = time.monotonic()
+        if not self.enabled or now < self.next:
+            return
+        self.next = now + 0.5
+        rate = packets / max(now - self.start, 1e-9)
+        sys.stderr.write(f"\r{packets:,} packets ({rate:,.0f}/s)…")
+        sys.stderr.flush()
+        self.shown = True
+
+    def done(self) -> None:
+        if self.shown:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
+
+def _open_output(path: str | None) -> IO[str]:
+    if path is None:
+        return sys.stdout
+    return open(path, "w", encoding="utf-8", newline="")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "rules":
+        return _rules(args.format)
+    from wsanalyze.analysis import CaptureRun
+    from wsanalyze.pipeline import Options
+    from wsanalyze.sources.records import CaptureError
+
+    if args.command == "summary":
+        tables = frozenset(("connection", "message", "violation"))
+    else:
+        tables = frozenset((TABLE_COMMANDS[args.command][0],))
+    try:
+        run = CaptureRun(args.capture, Options(tables=tables))
+    except CaptureError as exc:
+        print(f"wsanalyze: error: {exc}", file=sys.stderr)
+        return 1
+    progress = _Progress(not args.quiet)
+    try:
+        if args.command == "summary":
+            _summary(run, progress)
+        else:
+            status = _table(run, args, progress)
+            if status:
+                return status
+    except BrokenPipeError:
+        # The reader of our output went away (e.g. `| head`); that is not an error.
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:
+        progress.done()
+        print("wsanalyze: interrupted", file=sys.stderr)
+        return 130
+    progress.done()
+    for warning in run.warnings if args.command != "summary" else []:
+        print(f"wsanalyze: warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def _summary(run: Any, progress: _Progress) -> None:
+    from wsanalyze.output.summary import Summary
+
+    summary = Summary()
+    analyzer = run.analyzer
+    for record in run:
+        summary.add(record)
+        progress.tick(analyzer.packets)
+    progress.done()
+    sys.stdout.write(summary.render(path=run.path, packets=analyzer.packets,
+                                    first_ts=analyzer.first_ts, last_ts=analyzer.last_ts,
+                                    warnings=run.warnings))
+
+
+def _table(run: Any, args: argparse.Namespace, progress: _Progress) -> int:
+    from wsanalyze.output.writers import make_writer
+
+    table = TABLE_COMMANDS[args.command][0]
+    if args.format == "parquet" and not args.output:
+        print("wsanalyze: error: --format parquet needs -o FILE (Parquet is binary)",
+              file=sys.stderr)
+        return 2
+    try:
+        stream = None if args.format == "parquet" else _open_output(args.output)
+        writer = make_writer(args.format, table, stream, args.output, args.max_payload)
+    except OSError as exc:
+        print(f"wsanalyze: error: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+        return 1
+    analyzer = run.analyzer
+    try:
+        for kind, row in run:
+            if kind == table:
+                writer.write(row)
+            progress.tick(analyzer.packets)
+    finally:
+        writer.close()
+        if stream is not None and stream is not sys.stdout:
+            stream.close()
+        elif stream is sys.stdout:
+            sys.stdout.flush()
+    return 0
+
+
+def _rules(fmt: str) -> int:
+    import json
+
+    from wsanalyze.rules import RULES
+
+    for r in RULES.values():
+        if fmt == "jsonl":
+            print(json.dumps({"id": r.id, "severity": r.severity, "reference": r.reference,
+                              "requirement": r.requirement, "impact": r.impact}))
+        else:
+            print(f"{r.id:34} {r.severity:8} {r.reference}")
+            print(f"    {r.requirement}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

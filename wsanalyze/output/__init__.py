@@ -1,0 +1,1 @@
+"""Turning records into tables, files and human text."""

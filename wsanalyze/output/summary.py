@@ -1,0 +1,100 @@
+"""The human overview printed by ``wsanalyze summary``, built while streaming."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+from wsanalyze.pipeline import Record
+
+
+class _ConnStats:
+    def __init__(self) -> None:
+        self.types: Counter[tuple[str, str]] = Counter()
+        self.compressed = 0
+        self.data_messages = 0
+        self.raw = 0
+        self.inflated = 0
+        self.incomplete = 0
+        self.row: dict[str, Any] | None = None
+        self.violations: Counter[tuple[str, str]] = Counter()
+
+
+class Summary:
+    """Feed it records; :meth:`render` returns the overview text."""
+
+    def __init__(self) -> None:
+        self.conns: dict[int, _ConnStats] = {}
+        self.total_violations: Counter[str] = Counter()
+
+    def _stats(self, conn: int) -> _ConnStats:
+        stats = self.conns.get(conn)
+        if stats is None:
+            stats = self.conns[conn] = _ConnStats()
+        return stats
+
+    def add(self, record: Record) -> None:
+        table, row = record
+        if table == "message":
+            s = self._stats(row["connection"])
+            s.types[(row["direction"], row["type"])] += 1
+            if row["type"] in ("text", "binary"):
+                s.data_messages += 1
+                if row["compressed"]:
+                    s.compressed += 1
+                    s.raw += row["raw_length"]
+                    s.inflated += row["length"]
+            if not row["complete"]:
+                s.incomplete += 1
+        elif table == "connection":
+            self._stats(row["connection"]).row = row
+        elif table == "violation":
+            self._stats(row["connection"]).violations[(row["severity"], row["rule"])] += 1
+            self.total_violations[row["severity"]] += 1
+
+    def render(self, *, path: str, packets: int, first_ts: float | None,
+               last_ts: float | None, warnings: list[str]) -> str:
+        lines = []
+        span = (last_ts - first_ts) if first_ts is not None and last_ts is not None else 0.0
+        start = (datetime.fromtimestamp(first_ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+                 if first_ts is not None else "-")
+        lines.append(f"{path}: {packets} packets, {span:.3f} s from {start}, "
+                     f"{len(self.conns)} WebSocket connection(s)")
+        sev = self.total_violations
+        lines.append(f"violations: {sev['error']} error, {sev['warning']} warning, "
+                     f"{sev['info']} info")
+        for conn_id in sorted(self.conns):
+            s = self.conns[conn_id]
+            row = s.row or {}
+            lines.append("")
+            lines.append(f"connection {conn_id}: {row.get('client', '?')} → "
+                         f"{row.get('server', '?')}  {row.get('path') or ''}".rstrip())
+            hs = row.get("handshake", "?")
+            rtt = row.get("handshake_rtt")
+            lines.append(f"  handshake {hs}" + (f" ({rtt * 1000:.1f} ms)" if rtt is not None
+                                                else "")
+                         + f"; end {row.get('end', '?')}"
+                         + (f"; close {row['close_code']} {row.get('close_reason') or ''}"
+                            .rstrip() if row.get("close_code") is not None else ""))
+            if row.get("subprotocol") or row.get("extensions"):
+                lines.append(f"  subprotocol {row.get('subprotocol') or '-'}; "
+                             f"extensions {row.get('extensions') or '-'}")
+            for d in ("c2s", "s2c"):
+                counts = ", ".join(f"{n} {t}" for (dd, t), n in sorted(s.types.items())
+                                   if dd == d)
+                nbytes = row.get(f"bytes_{d}", 0)
+                lines.append(f"  {d}: {counts or 'no messages'}; {nbytes} bytes on the wire")
+            if s.compressed:
+                ratio = s.raw / s.inflated if s.inflated else 0.0
+                lines.append(f"  compression: {s.compressed}/{s.data_messages} data messages "
+                             f"compressed, {s.raw} → {s.inflated} bytes (ratio {ratio:.2f})")
+            if s.incomplete:
+                lines.append(f"  incomplete messages: {s.incomplete}")
+            if s.violations:
+                parts = ", ".join(f"{rule} ×{n}" for (_, rule), n in
+                                  sorted(s.violations.items()))
+                lines.append(f"  violations: {parts}")
+        for w in warnings:
+            lines.append(f"warning: {w}")
+        return "\n".join(lines) + "\n"

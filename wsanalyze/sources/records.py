@@ -1,0 +1,29 @@
+"""The record type every capture source yields, and the error it raises."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class CaptureError(Exception):
+    """Nothing could be read: missing file, not a capture, unknown format.
+
+    ``str(err)`` is a one-line message meant for the user as it is.
+    """
+
+
+@dataclass(slots=True, frozen=True)
+class RawPacket:
+    """One captured packet, as stored in the capture file."""
+
+    number: int
+    """1-based packet number, as Wireshark shows it."""
+    ts: float
+    """Seconds since the Unix epoch."""
+    linktype: int
+    """LINKTYPE_* value of the interface the packet was captured on."""
+    data: bytes
+    """The captured bytes (``len(data)`` is the captured length)."""
+    orig_len: int
+    """The packet's length on the wire; larger than ``len(data)`` when the
+    snapshot length cut it."""

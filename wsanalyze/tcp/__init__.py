@@ -1,0 +1,1 @@
+"""TCP layer: packet header parsing and per-connection stream reassembly."""
