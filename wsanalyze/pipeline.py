@@ -11,7 +11,6 @@ is still undecided (it may yet turn out to carry WebSocket), within a bound.
 
 from __future__ import annotations
 
-import ipaddress
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -272,9 +271,8 @@ class Analyzer:
                     "severity": r.severity, "reference": r.reference, "message": message,
                     "frame": ev.frame, "stream_offset": ev.stream_offset,
                 }))
-        elif ev == "connection-end":
-            if "connection" in tables:
-                self._out.append(("connection", connection_record(conn)))
+        elif ev == "connection-end" and "connection" in tables:
+            self._out.append(("connection", connection_record(conn)))
 
 
 def message_record(conn: _Conn, ev: MessageEvent) -> dict[str, Any]:

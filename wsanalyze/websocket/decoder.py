@@ -253,13 +253,13 @@ class ConnectionDecoder:
                 info.end = "close-one-sided"
             else:
                 info.end = how
+            # A gap may have swallowed a Close: then nothing is reported.
             if info.detected is not None and how != "capture-ended" and len(closed) < 2 and \
-                    info.handshake != "rejected":
-                if not any(s.gaps for s in self._sides):
-                    who = "neither side" if not closed else f"only the {closed[0].ws_dir} side"
-                    self._violation("close.no-close-handshake", None, ts, packet,
-                                    f"the TCP connection ended ({how}) after {who} sent a "
-                                    "Close frame")
+                    info.handshake != "rejected" and not any(s.gaps for s in self._sides):
+                who = "neither side" if not closed else f"only the {closed[0].ws_dir} side"
+                self._violation("close.no-close-handshake", None, ts, packet,
+                                f"the TCP connection ended ({how}) after {who} sent a "
+                                "Close frame")
             if how != "capture-ended":
                 for side in (c2s, s2c):
                     if side is None:
@@ -700,12 +700,11 @@ class ConnectionDecoder:
             drop = len(side.buf) - self.limits.max_scan_buffer
         side.skipped += drop
         self._consume(side, drop)
-        if final or (not self.is_websocket and side.skipped > self.limits.max_scan_buffer):
-            if not self.is_websocket:
-                side.mode = _DEAD
-                self.not_websocket = all(s.mode == _DEAD or (s.mode == _START and not s.buf)
-                                         for s in self._sides)
-                self._drop_buffer(side)
+        if not self.is_websocket and (final or side.skipped > self.limits.max_scan_buffer):
+            side.mode = _DEAD
+            self.not_websocket = all(s.mode == _DEAD or (s.mode == _START and not s.buf)
+                                     for s in self._sides)
+            self._drop_buffer(side)
 
     def _start_frames_at(self, side: _Side, result: ScanResult, skipped: int) -> None:
         offset = side.buf_off + skipped
@@ -751,6 +750,7 @@ class ConnectionDecoder:
             target = side.target
             if target is not None:
                 target.complete = False
+                target.raw_length += take
                 if target.compressed and not target.inflate_broken and side.inflater:
                     target.inflated = side.inflater.abandon()
                     target.inflate_broken = True
@@ -932,7 +932,9 @@ class ConnectionDecoder:
             return
         msg.raw_length += len(piece)
         room = self.limits.max_payload - msg.kept
-        if room > 0:
+        if room > 0 and msg.complete:
+            # After a gap only the prefix before it is kept: later bytes would
+            # sit at the wrong offsets.
             if len(piece) > room:
                 piece = piece[:room]
             msg.parts.append(piece)

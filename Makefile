@@ -1,0 +1,33 @@
+# The two commands of the README's quick start: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SAMPLE ?= samples/websockets-deflate.pcap
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(BIN)/wsanalyze summary $(SAMPLE)
+	$(BIN)/wsanalyze messages $(SAMPLE)
+
+test: $(VENV)/.installed-test
+	$(BIN)/ruff check wsanalyze tests tools benchmarks
+	$(BIN)/python -m pytest -n 2 -q
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check wsanalyze tests tools benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

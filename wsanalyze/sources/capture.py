@@ -1,0 +1,311 @@
+"""Opening a capture file: format detection, gzip, and the packet iterator.
+
+:func:`open_capture` (or :class:`CaptureReader`) reads pcap (microsecond or
+nanosecond, either byte order) and pcapng files, gzip-compressed or not whatever
+their name.  Everything that prevents reading any packet raises
+:class:`CaptureError` at open time; problems found later never raise: the packets
+read so far are yielded and :attr:`CaptureReader.stopped` tells where and why
+reading stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from collections.abc import Callable, Generator, Iterator
+from types import TracebackType
+from typing import BinaryIO
+
+from wsanalyze.sources import pcap, pcapng
+from wsanalyze.sources.pcap import FormatError, Read, fill
+from wsanalyze.sources.records import CaptureError, RawPacket
+
+__all__ = ["NON_PACKET_LINKTYPE", "CaptureError", "CaptureReader", "RawPacket", "open_capture"]
+
+NON_PACKET_LINKTYPE = pcapng.NON_PACKET_LINKTYPE
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_GZIP_IN_CHUNK = 256 * 1024
+
+_OTHER_FORMATS: tuple[tuple[bytes, str], ...] = (
+    (b"\xa1\xb2\xcd\x34", "a modified (Kuznetzov) pcap file, which is not supported"),
+    (b"\x34\xcd\xb2\xa1", "a modified (Kuznetzov) pcap file, which is not supported"),
+    (b"snoop\0\0\0", "a snoop capture, which is not supported (convert it to pcapng with "
+                     "editcap)"),
+    (b"GMBU", "a Network Monitor capture, which is not supported (convert it to pcapng "
+              "with editcap)"),
+    (b"RTSS", "a Network Monitor capture, which is not supported (convert it to pcapng "
+              "with editcap)"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed, which is not supported (decompress it first)"),
+    (b"\xfd7zXZ\0", "xz-compressed, which is not supported (decompress it first)"),
+    (b"BZh", "bzip2-compressed, which is not supported (decompress it first)"),
+    (b"\x04\x22\x4d\x18", "lz4-compressed, which is not supported (decompress it first)"),
+    (b"PK\x03\x04", "a zip archive (extract the capture from it first)"),
+)
+
+
+def _show_path(path: str | bytes) -> str:
+    text = os.fsdecode(path)
+    # Keep the message on one line whatever the file name holds.
+    return repr(text) if any(c in text for c in "\n\r\t") else text
+
+
+def _describe_magic(head: bytes) -> str:
+    for magic, what in _OTHER_FORMATS:
+        if head.startswith(magic):
+            return what
+    first = head[:4]
+    text = "".join(chr(b) if 32 <= b < 127 else "." for b in first)
+    return (
+        f'not a pcap or pcapng file (it starts with 0x{first.hex()} "{text}"; a pcap file '
+        "starts with 0xa1b2c3d4 or 0xa1b23c4d in either byte order, a pcapng file with "
+        "0x0a0d0d0a)"
+    )
+
+
+class _PlainStream:
+    """An uncompressed file read in large unbuffered reads."""
+
+    compressed = False
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self.error: str | None = None
+
+    def read(self, n: int) -> bytes:
+        if self.error is not None:
+            return b""
+        try:
+            return self._raw.read(n)
+        except OSError as exc:
+            self.error = f"reading the file failed ({exc.strerror or exc})"
+            return b""
+
+
+class _GzipStream:
+    """A gzip stream decoded incrementally with zlib.
+
+    Unlike :mod:`gzip`, every byte decoded before a corrupt or missing part is
+    returned; the problem is recorded in :attr:`error` and the stream then ends.
+    Concatenated members (``cat a.gz b.gz``) and zero padding between or after
+    members are accepted, as gzip(1) does.
+    """
+
+    compressed = True
+
+    def __init__(self, raw_read: Read, pending: bytes) -> None:
+        self._raw_read = raw_read
+        self._in = pending  # compressed bytes not yet given to zlib
+        self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)  # 16+: gzip wrapper, CRC checked
+        self._between_members = False
+        self._done = False
+        self.error: str | None = None
+
+    def _raw(self) -> bytes:
+        try:
+            return self._raw_read(_GZIP_IN_CHUNK)
+        except OSError as exc:
+            self.error = f"reading the file failed ({exc.strerror or exc})"
+            self._done = True
+            return b""
+
+    def read(self, n: int) -> bytes:
+        out: list[bytes] = []
+        got = 0
+        while got < n and not self._done:
+            if not self._in:
+                self._in = self._raw()
+                if not self._in:
+                    if not self._done and not self._between_members:
+                        tail = self._d.flush()
+                        if tail:
+                            out.append(tail)
+                            got += len(tail)
+                        self.error = "the gzip stream ends before its end marker"
+                    self._done = True
+                    break
+            if self._between_members:
+                rest = self._in.lstrip(b"\0")  # gzip(1) tolerates zero padding
+                if len(rest) < 2:
+                    more = self._raw()
+                    if not more:
+                        if rest:
+                            self.error = "the data after the gzip stream is not gzip"
+                        self._done = True
+                        break
+                    self._in = rest + more
+                    continue
+                if not rest.startswith(_GZIP_MAGIC):
+                    self.error = "the data after the gzip stream is not gzip"
+                    self._done = True
+                    break
+                self._in = rest
+                self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                self._between_members = False
+            try:
+                data = self._d.decompress(self._in, n - got)
+            except zlib.error as exc:
+                self.error = f"the gzip stream is corrupt ({exc})"
+                self._done = True
+                break
+            if self._d.eof:
+                self._in = self._d.unused_data
+                self._between_members = True
+            else:
+                self._in = self._d.unconsumed_tail
+            if data:
+                out.append(data)
+                got += len(data)
+        return b"".join(out)
+
+
+def _count(n: int) -> str:
+    if n == 0:
+        return "no packet was read"
+    return "1 packet was read" if n == 1 else f"{n} packets were read"
+
+
+class CaptureReader:
+    """Iterable of the :class:`RawPacket` records of a pcap or pcapng file.
+
+    The constructor opens the file and checks its header; it raises
+    :class:`CaptureError` (a one-line message) when nothing can be read.  Iterating
+    yields packets numbered 1.. as Wireshark numbers them.  After the iteration,
+    :attr:`stopped` is ``None`` when the whole file was read, otherwise one sentence
+    naming the packet and byte offset where reading stopped and why; it never
+    raises after the header.  A reader can be iterated once.
+    """
+
+    stopped: str | None
+    """``None`` after a complete read; the reason reading stopped early otherwise."""
+    packets_read: int
+    """Packet records read so far (the number of the last one)."""
+    format: str
+    """``"pcap"`` or ``"pcapng"``."""
+    compressed: bool
+    """True when the file is gzip-compressed."""
+
+    def __init__(self, path: str | os.PathLike[str] | os.PathLike[bytes] | bytes) -> None:
+        self.path = os.fspath(path)
+        self.stopped = None
+        self.packets_read = 0
+        self._started = False
+        shown = _show_path(self.path)
+        self._file = self._open(shown)
+        try:
+            self._packets = self._sniff(shown)
+        except BaseException:
+            self._file.close()
+            raise
+
+    def _open(self, shown: str) -> BinaryIO:
+        if os.path.isdir(self.path):
+            raise CaptureError(f"cannot read {shown}: it is a directory, not a capture file")
+        try:
+            return open(self.path, "rb", buffering=0)  # closed by close() / at the end
+        except FileNotFoundError:
+            raise CaptureError(f"cannot read {shown}: no such file") from None
+        except PermissionError:
+            raise CaptureError(f"cannot read {shown}: permission denied") from None
+        except OSError as exc:
+            raise CaptureError(f"cannot read {shown}: {exc.strerror or exc}") from None
+
+    def _sniff(self, shown: str) -> Generator[RawPacket, None, None]:
+        plain = _PlainStream(self._file)
+        head = fill(plain.read, b"", 0, 24)
+        stream: _PlainStream | _GzipStream = plain
+        if plain.error is not None:
+            raise CaptureError(f"cannot read {shown}: {plain.error}")
+        if not head:
+            raise CaptureError(f"cannot read {shown}: the file is empty")
+        if head.startswith(_GZIP_MAGIC):
+            stream = _GzipStream(plain.read, head)
+            head = fill(stream.read, b"", 0, 24)
+            if not head:
+                why = stream.error or "it decompresses to nothing"
+                raise CaptureError(f"cannot read {shown}: gzip-compressed, but {why}")
+        self._stream = stream
+        self.compressed = stream.compressed
+        read: Callable[[int], bytes] = stream.read
+        try:
+            if pcap.is_pcap_magic(head):
+                self.format = "pcap"
+                header = pcap.parse_header(head)
+                return pcap.iter_pcap(header, read, head[pcap.HEADER_LEN :], self)
+            if pcapng.is_pcapng_magic(head):
+                self.format = "pcapng"
+                blen = pcapng.check_head(head)
+                if len(head) < blen:
+                    head = fill(read, head, 0, blen)
+                    if len(head) < blen:
+                        raise FormatError(
+                            f"pcapng section header is cut short ({len(head)} of {blen} bytes)"
+                        )
+                    pcapng.check_head(head)
+                return pcapng.iter_pcapng(read, head, self)
+        except FormatError as exc:
+            raise CaptureError(f"cannot read {shown}: {exc}") from None
+        if len(head) < 4:
+            raise CaptureError(
+                f"cannot read {shown}: too short to be a capture file ({len(head)} bytes)"
+            )
+        raise CaptureError(f"cannot read {shown}: {_describe_magic(head)}")
+
+    # -- iteration ---------------------------------------------------------
+
+    def __iter__(self) -> Iterator[RawPacket]:
+        if self._started:
+            raise RuntimeError("a CaptureReader can be iterated only once")
+        self._started = True
+        return self._packets
+
+    def _where(self, offset: int) -> str:
+        if self._stream.compressed:
+            return f"byte offset {offset} of the decompressed data"
+        return f"byte offset {offset}"
+
+    def record_stop(self, kind: str, subject: str, offset: int, detail: str) -> None:
+        """Format-reader callback: reading stops at ``offset`` (see PacketSink)."""
+        cause = f" because {self._stream.error}" if self._stream.error else ""
+        self.stopped = (
+            f"capture {kind}: {subject} at {self._where(offset)} {detail}{cause}; "
+            f"{_count(self.packets_read)}"
+        )
+        self._file.close()
+
+    def record_end(self, offset: int) -> None:
+        """Format-reader callback: the data ended at a record boundary."""
+        if self._stream.error:
+            self.stopped = (
+                f"capture truncated: {self._stream.error} at {self._where(offset)}, where "
+                f"packet {self.packets_read + 1} would start; {_count(self.packets_read)}"
+            )
+        else:
+            self.stopped = None
+        self._file.close()
+
+    # -- resources ---------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop reading and close the file (iteration ends)."""
+        self._packets.close()
+        self._file.close()
+
+    def __enter__(self) -> CaptureReader:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def open_capture(path: str | os.PathLike[str] | os.PathLike[bytes] | bytes) -> CaptureReader:
+    """Open a pcap or pcapng file (optionally gzip-compressed) for reading.
+
+    Raises :class:`CaptureError` when nothing can be read from it.
+    """
+    return CaptureReader(path)
