@@ -1,0 +1,156 @@
+"""The wsanalyze command: formats, exit codes and messages for bad input."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import wsanalyze
+from wsanalyze.cli import main
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+DEFLATE = SAMPLES / "websockets-deflate.pcap"
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "wsanalyze", *args], capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_jsonl_messages_equal_the_dataframe() -> None:
+    proc = run("messages", str(DEFLATE), "--format", "jsonl")
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    df = wsanalyze.analyze(DEFLATE).messages
+    assert len(rows) == len(df) > 10
+    for row, ref in zip(rows, df.itertuples(), strict=True):
+        assert base64.b64decode(row["payload_b64"]) == ref.payload
+        assert (row["connection"], row["index"], row["packet"], row["type"]) == \
+            (ref.connection, ref.index, ref.packet, ref.type)
+        assert row["truncated"] is False
+    assert list(rows[0]) == ["connection", "client", "server", "direction", "index",
+                             "ts_start", "ts", "packet", "type", "frames", "compressed",
+                             "wire_bytes", "raw_length", "length", "payload_b64", "truncated",
+                             "text", "close_code", "close_reason", "complete", "error"]
+
+
+def test_max_payload_cuts_and_marks_truncated(tmp_path: Path) -> None:
+    out = tmp_path / "m.jsonl"
+    proc = run("messages", str(DEFLATE), "--format", "jsonl", "--max-payload", "10",
+               "-o", str(out))
+    assert proc.returncode == 0 and proc.stdout == ""
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    long_rows = [r for r in rows if r["length"] > 10]
+    assert long_rows
+    for r in long_rows:
+        assert len(base64.b64decode(r["payload_b64"])) == 10 and r["truncated"]
+        if r["text"] is not None:
+            assert len(r["text"].encode()) <= 10
+
+
+@pytest.mark.parametrize("table", ["connections", "messages", "frames", "violations"])
+def test_every_table_in_every_format(table: str, tmp_path: Path) -> None:
+    capture = SAMPLES / "mixed.pcapng"
+    jsonl = run(table, str(capture), "--format", "jsonl")
+    csv_out = run(table, str(capture), "--format", "csv")
+    pq = tmp_path / "t.parquet"
+    parquet = run(table, str(capture), "--format", "parquet", "-o", str(pq))
+    text = run(table, str(capture))
+    for proc in (jsonl, csv_out, parquet, text):
+        assert proc.returncode == 0, proc.stderr
+    n = len(jsonl.stdout.splitlines())
+    assert n > 0
+    assert len(csv_out.stdout.splitlines()) == n + 1
+    assert len(pd.read_parquet(pq)) == n
+    lines = text.stdout.splitlines()
+    assert len(lines) == n + 1
+    assert max(len(line) for line in lines) <= 100
+
+
+def test_summary_names_connections_and_compression() -> None:
+    proc = run("summary", str(DEFLATE))
+    assert proc.returncode == 0
+    assert "WebSocket connection(s)" in proc.stdout
+    assert "permessage-deflate" in proc.stdout and "ratio" in proc.stdout
+    assert "violations: 0 error, 0 warning" in proc.stdout
+
+
+@pytest.mark.parametrize(("content", "expect"), [
+    (b"", "empty"),
+    (b"this is not a capture at all, just text\n" * 3, "not a pcap or pcapng"),
+    (bytes(range(256)), "not a pcap or pcapng"),
+])
+def test_bad_files_give_one_line(content: bytes, expect: str, tmp_path: Path) -> None:
+    path = tmp_path / "bad.pcap"
+    path.write_bytes(content)
+    proc = run("summary", str(path))
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert expect in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_missing_file_and_directory(tmp_path: Path) -> None:
+    for target in (tmp_path / "nope.pcap", tmp_path):
+        proc = run("messages", str(target))
+        assert proc.returncode == 1
+        assert len(proc.stderr.strip().splitlines()) == 1
+        assert str(target) in proc.stderr
+
+
+def test_truncated_file_keeps_what_came_before(tmp_path: Path) -> None:
+    data = DEFLATE.read_bytes()
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    full = wsanalyze.analyze(DEFLATE).messages
+    proc = run("messages", str(cut), "--format", "jsonl")
+    assert proc.returncode == 0
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert 0 < len(rows) < len(full)
+    # Every message completed before the cut is there, byte for byte.
+    for row, ref in zip(rows, full.itertuples(), strict=False):
+        if row["complete"]:
+            assert base64.b64decode(row["payload_b64"]) == ref.payload
+    warning = proc.stderr.strip().splitlines()
+    assert len(warning) == 1 and "warning" in warning[0] and "packet" in warning[0]
+    assert "offset" in warning[0]
+
+
+def test_gzip_capture_opens_transparently(tmp_path: Path) -> None:
+    gz = tmp_path / "c.pcap.gz"
+    gz.write_bytes(gzip.compress(DEFLATE.read_bytes()))
+    a = wsanalyze.analyze(gz).messages
+    b = wsanalyze.analyze(DEFLATE).messages
+    assert list(a["payload"]) == list(b["payload"])
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["messages", str(DEFLATE), "--format", "xml"])
+    assert exc.value.code == 2
+    assert main(["messages", str(DEFLATE), "--format", "parquet"]) == 2
+    assert "needs -o" in capsys.readouterr().err
+
+
+def test_rules_lists_the_catalog() -> None:
+    proc = run("rules", "--format", "jsonl")
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    ids = {r["id"] for r in rows}
+    assert {"frame.client-unmasked", "deflate.window-bits-exceeded", "capture.gap"} <= ids
+    assert all(r["reference"].startswith(("RFC", "pcap", "wsanalyze")) for r in rows)
+
+
+def test_help_teaches() -> None:
+    proc = run("--help")
+    assert proc.returncode == 0
+    for word in ("summary", "messages", "violations", "examples", "--format jsonl"):
+        assert word in proc.stdout
+    sub = run("messages", "--help")
+    assert "--max-payload" in sub.stdout and "parquet" in sub.stdout
