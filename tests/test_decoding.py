@@ -8,6 +8,7 @@ concrete decoded rows.
 
 from __future__ import annotations
 
+import random
 import zlib
 from pathlib import Path
 
@@ -288,3 +289,32 @@ def test_zlib_sync_flush_matches_rfc_example() -> None:
     # Guard for the fixtures: RFC 7692 §7.2.3.1 "Hello" with one compressed block.
     d = zlib.decompressobj(-15)
     assert d.decompress(bytes.fromhex("f248cdc9c90700") + b"\x00\x00\xff\xff") == b"Hello"
+
+
+def test_deflate_agreement_broken_is_reported_and_still_decoded(tmp_path: Path) -> None:
+    conv = _conv()
+    ext = "permessage-deflate; client_no_context_takeover; server_max_window_bits=9"
+    conv.ws_upgrade(extensions="permessage-deflate; client_no_context_takeover; "
+                    "server_max_window_bits=9", response_extensions=ext)
+    shared = b'{"quote": "the same words again and again", "n": 1}'
+    c_msgs = [shared, shared + b"!"]
+    # The client keeps its context although it agreed not to.
+    c_pkts = []
+    for payload in deflate_message(c_msgs, context_takeover=True):
+        c_pkts += conv.send("c2s", ws_frame(1, payload, rsv1=True, mask=MASK))
+    # The server repeats text 2000 bytes back: beyond its agreed 512-byte window.
+    block = random.Random(7).randbytes(2000)
+    s_msg = block + b"-" * 10 + block
+    s_pkt = conv.send("s2c", ws_frame(2, deflate_message([s_msg])[0], rsv1=True))
+    # And within the window: no row.
+    near = b"0123456789abcdef" * 20 + b"0123456789abcdef" * 4
+    conv.send("s2c", ws_frame(2, deflate_message([near], wbits=9)[0], rsv1=True))
+    _close(conv)
+    r = _analyze(conv, tmp_path)
+    assert list(_data(r, "c2s")["payload"]) == c_msgs
+    assert list(_data(r, "s2c")["payload"]) == [s_msg, near]
+    bad = r.violations[r.violations["severity"] == "error"]
+    assert bad[["rule", "direction", "packet"]].values.tolist() == [
+        ["deflate.context-takeover-violated", "c2s", c_pkts[1]],
+        ["deflate.window-bits-exceeded", "s2c", s_pkt[-1]],
+    ]

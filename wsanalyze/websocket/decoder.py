@@ -610,12 +610,17 @@ class ConnectionDecoder:
                                     "permessage-deflate response in packet "
                                     f"{packet}: " + "; ".join(problems))
         client.upgrade = None
+        params = info.deflate_params or DeflateParams()
         for side in (client, server):
             side.mode = _WS
             side.ws_base = side.buf_off
             side.masked = side is client
             if info.deflate:
-                side.inflater = MessageInflater(self.limits.max_payload)
+                is_client = side is client
+                side.inflater = MessageInflater(
+                    self.limits.max_payload,
+                    no_context_takeover=params.no_context_takeover(is_client),
+                    window_bits=params.window_bits(is_client))
         self._pump(server)
         self._pump(client)
 
@@ -1002,6 +1007,11 @@ class ConnectionDecoder:
             else:
                 payload = inflater.end()
                 length = inflater.total
+                if inflater.violation is not None:
+                    rule, detail = inflater.violation
+                    self._violation(rule, direction, ts, packet,
+                                    f"compressed {msg.type} message in packet {packet}: {detail}",
+                                    msg.frames[0][0], msg.frames[0][4] - (side.ws_base or 0))
                 if inflater.error is not None:
                     error = inflater.error
                     self._violation(

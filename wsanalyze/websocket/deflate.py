@@ -7,6 +7,11 @@ window: a sender that resets its compressor never refers back, so the output is
 the same, and a sender that breaks its agreement is still decoded.  A 15-bit
 window decodes every stream a smaller agreed window produces, for the same
 reason.
+
+Whether a sender kept its agreement is checked separately (RFC 7692 §7.1.1,
+§7.1.2): a message of a ``*_no_context_takeover`` sender must inflate with an
+empty window, and one of a sender limited to ``*_max_window_bits`` must inflate
+with that window.  Only constrained directions pay for the check.
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ WINDOW = 1 << 15
 _STEP = 1 << 20
 """Inflate at most this much per zlib call so a bomb never allocates at once."""
 
+CONTEXT_VIOLATED = "deflate.context-takeover-violated"
+WINDOW_EXCEEDED = "deflate.window-bits-exceeded"
+
 
 class MessageInflater:
     """The inflate state of one direction, fed one message at a time.
@@ -27,8 +35,17 @@ class MessageInflater:
     window stays right for the next message) and counted, but not kept.
     """
 
-    def __init__(self, max_keep: int) -> None:
+    def __init__(self, max_keep: int, *, no_context_takeover: bool = False,
+                 window_bits: int = 15) -> None:
         self.max_keep = max_keep
+        self.no_context_takeover = no_context_takeover
+        self.window_bits = window_bits
+        self._check = no_context_takeover or window_bits < 15
+        self._raw: list[bytes] = []
+        self._history = b""
+        """The last 2**window_bits bytes inflated, for the window check."""
+        self.violation: tuple[str, str] | None = None
+        """(rule, detail) when the message broke the agreed parameters."""
         self._d: zlib._Decompress | None = None
         self._known = 0
         """Bytes output since ``_d`` was created: its usable history."""
@@ -51,6 +68,8 @@ class MessageInflater:
         self.history_lost = True
 
     def begin(self) -> None:
+        self._raw = []
+        self.violation = None
         self._parts = []
         self._kept = 0
         self.total = 0
@@ -61,6 +80,8 @@ class MessageInflater:
         """Inflate a piece of the compressed message."""
         if self.error is not None or not data:
             return
+        if self._check:
+            self._raw.append(data)
         if self._d is None:
             self._d = zlib.decompressobj(-15)
             self._known = 0
@@ -88,7 +109,30 @@ class MessageInflater:
             self.history_lost = False
         payload = self._parts[0] if len(self._parts) == 1 else b"".join(self._parts)
         self._parts = []
+        if self._check:
+            self._check_agreement(payload)
         return payload
+
+    def _check_agreement(self, payload: bytes) -> None:
+        """Re-inflate the message as the agreed parameters allow a receiver to."""
+        raw = b"".join(self._raw) + TAIL
+        self._raw = []
+        complete = self.error is None and not self.history_lost and len(payload) == self.total
+        if complete and self.no_context_takeover:
+            try:
+                zlib.decompressobj(-15).decompress(raw)
+            except zlib.error:
+                self.violation = (CONTEXT_VIOLATED, "it refers to data of an earlier message "
+                                  "although the sender agreed to no context takeover")
+        if complete and self.violation is None and self.window_bits < 15:
+            history = b"" if self.no_context_takeover else self._history
+            distance = _window_ok(raw, self.window_bits, history)
+            if distance is not None:
+                self.violation = (WINDOW_EXCEEDED, f"it refers back about {distance} bytes, "
+                                  f"beyond the agreed window of {1 << self.window_bits} "
+                                  f"bytes (max_window_bits={self.window_bits})")
+        if not self.no_context_takeover and self.window_bits < 15:
+            self._history = (self._history + payload)[-(1 << self.window_bits):]
 
     def abandon(self) -> bytes:
         """The rest of the message was lost: return what was inflated so far; the
@@ -117,3 +161,24 @@ class MessageInflater:
         self.error = "capture.undecodable" if lost else "deflate.decompression-failed"
         self.error_detail = detail
         self.lose_history(by_capture=False)
+
+
+def _window_ok(raw: bytes, bits: int, history: bytes) -> int | None:
+    """Inflate ``raw`` with a 2**bits window; None if it fits, else a distance hint.
+
+    zlib only rejects a distance that reaches beyond its window *and* beyond
+    the output of the current call, so output is taken in small steps: a
+    reference more than ``step`` bytes beyond the window is always caught.
+    """
+    size = 1 << bits
+    step = max(8, size >> 4)
+    d = zlib.decompressobj(-bits, zdict=history) if history else zlib.decompressobj(-bits)
+    data = raw
+    try:
+        while True:
+            out = d.decompress(data, step)
+            data = d.unconsumed_tail
+            if not data and len(out) < step:
+                return None
+    except zlib.error:
+        return size + step
