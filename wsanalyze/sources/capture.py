@@ -14,7 +14,7 @@ import os
 import zlib
 from collections.abc import Callable, Generator, Iterator
 from types import TracebackType
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from wsanalyze.sources import pcap, pcapng
 from wsanalyze.sources.pcap import FormatError, Read, fill
@@ -109,6 +109,29 @@ class _GzipStream:
             self._done = True
             return b""
 
+    def _salvage(self, d: Any, data: bytes, exc: zlib.error) -> bytes:
+        """Decode ``data`` again from the state ``d`` it failed from, in small
+        steps, to keep the output that precedes the error (zlib discards the
+        output of a call that fails: a bad CRC would otherwise lose the member's
+        last mebibyte)."""
+        self.error = f"the gzip stream is corrupt ({exc})"
+        self._done = True
+        out: list[bytes] = []
+        step = 256
+        pos = 0
+        while pos < len(data) and not d.eof:
+            piece = data[pos : pos + step]
+            before = d.copy()
+            try:
+                out.append(d.decompress(piece))
+            except zlib.error:
+                if step == 1:
+                    break
+                d, step = before, 1  # narrow down to the failing byte
+                continue
+            pos += len(piece)
+        return b"".join(out)
+
     def read(self, n: int) -> bytes:
         out: list[bytes] = []
         got = 0
@@ -142,12 +165,11 @@ class _GzipStream:
                 self._in = rest
                 self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
                 self._between_members = False
+            saved = self._d.copy()  # ~40 KB of state, copied once per large read
             try:
                 data = self._d.decompress(self._in, n - got)
             except zlib.error as exc:
-                self.error = f"the gzip stream is corrupt ({exc})"
-                self._done = True
-                break
+                data = self._salvage(saved, self._in, exc)
             if self._d.eof:
                 self._in = self._d.unused_data
                 self._between_members = True
@@ -244,7 +266,8 @@ class CaptureReader:
                     pcapng.check_head(head)
                 return pcapng.iter_pcapng(read, head, self)
         except FormatError as exc:
-            raise CaptureError(f"cannot read {shown}: {exc}") from None
+            cause = f" because {stream.error}" if stream.error else ""
+            raise CaptureError(f"cannot read {shown}: {exc}{cause}") from None
         if len(head) < 4:
             raise CaptureError(
                 f"cannot read {shown}: too short to be a capture file ({len(head)} bytes)"

@@ -66,6 +66,9 @@ _DEAD = "dead"  # not WebSocket; bytes are ignored
 _METHOD_PREFIXES = (b"GET ", b"POST ", b"PUT ", b"HEAD ", b"DELETE ", b"OPTIONS ", b"PATCH ",
                     b"CONNECT ", b"TRACE ")
 _CLOSE_CODES_RESERVED = frozenset((1004, 1005, 1006, 1015))
+_MAX_FRAME = 1 << 48
+"""A declared frame length this large (256 TiB) means the bytes are not a frame
+header: the stream is resynchronised instead of waiting for the payload."""
 _HELD_LIMIT = 1 << 20
 """Client bytes held while waiting for the answer to an Upgrade request."""
 
@@ -736,6 +739,11 @@ class ConnectionDecoder:
             if side.inflater is None and self.info.deflate:
                 side.inflater = MessageInflater(self.limits.max_payload)
                 side.inflater.lose_history()
+        elif reason == "garbage":
+            self._violation("frame.unparseable", side.ws_dir, ts, packet,
+                            f"decoding of the {side.ws_dir} stream resumed at packet {packet} "
+                            f"after skipping {total_skipped + 1} bytes",
+                            stream_offset=offset - side.ws_base)
         elif total_skipped:
             self._violation("capture.undecodable", side.ws_dir, ts, packet,
                             f"{total_skipped} bytes of the {side.ws_dir} stream after a gap "
@@ -793,6 +801,10 @@ class ConnectionDecoder:
                 h = parse_header(buf, pos)
                 if h is None:
                     break
+                if h.length >= _MAX_FRAME or (h.opcode not in KNOWN_OPCODES and
+                                              (h.rsv2 or h.rsv3)):
+                    self._lost_framing(side, h, pos)
+                    return
                 self._frame_start(side, h, side.buf_off + pos)
                 pos += h.header_length
                 if h.length == 0:
@@ -814,6 +826,26 @@ class ConnectionDecoder:
             del buf[:pos]
             side.buf_off += pos
             self._prune_chunks(side)
+
+    def _lost_framing(self, side: _Side, h: FrameHeader, pos: int) -> None:
+        """The bytes at ``pos`` cannot be a frame a peer meant: report the header's
+        violations, then look for the next plausible frame after it."""
+        offset = side.buf_off + pos
+        packet, ts = self._locate(side, offset)
+        side.f_index = self._frame_count
+        self._check_header(side, h, ts, packet, offset)
+        self._violation("frame.unparseable", side.ws_dir, ts, packet,
+                        f"the {side.ws_dir} stream cannot be followed at stream offset "
+                        f"{offset - (side.ws_base or 0)} (packet {packet}): header "
+                        f"{bytes(side.buf[pos:pos + h.header_length]).hex()} declares opcode "
+                        f"0x{h.opcode:X} and length {h.length}", None,
+                        offset - (side.ws_base or 0))
+        msg = side.msg
+        if msg is not None:
+            msg.complete = False
+        self._consume(side, pos + 1)
+        self._enter_scan(side, "garbage")
+        self._pump(side)
 
     def _frame_start(self, side: _Side, h: FrameHeader, offset: int) -> None:
         packet, ts = self._locate(side, offset)
@@ -1027,6 +1059,13 @@ class ConnectionDecoder:
         else:
             payload = msg.parts[0] if len(msg.parts) == 1 else b"".join(msg.parts)
         truncated = len(payload) < length
+        if length > self.limits.max_payload:
+            ratio = (f", inflated from {msg.raw_length} bytes "
+                     f"(ratio {length / max(1, msg.raw_length):.0f}:1)") if msg.compressed else ""
+            self._violation("message.too-big", direction, ts, packet,
+                            f"{msg.type} message ending in packet {packet} is {length} bytes"
+                            f"{ratio}, over the {self.limits.max_payload}-byte limit; its "
+                            "stored payload is cut", msg.frames[0][0] if msg.frames else None)
         opcode = msg.opcode
         text = None
         close_code = close_reason = None
