@@ -17,7 +17,7 @@ from wsanalyze.tcp.events import (
     TcpEvent,
     TcpNote,
 )
-from wsanalyze.tcp.reassembly import CLOSED_TTL, TcpReassembler
+from wsanalyze.tcp.reassembly import ACK_GRACE, CLOSED_TTL, TcpReassembler
 from wsanalyze.tcp.segment import ACK, FIN, PSH, RST, SYN, TcpSegment
 
 CLIENT = bytes([10, 0, 0, 1])
@@ -259,9 +259,32 @@ def test_tiny_segments_out_of_order() -> None:
 # --------------------------------------------------------------------------- holes
 
 
-def test_lost_segment_detected_by_peer_ack() -> None:
+def test_acked_hole_waits_for_late_segments() -> None:
+    """A segment that shows up late in the capture (capture-side reordering) is
+    not declared lost just because the peer's ACK passed it; a hole still open
+    ACK_GRACE packets after that ACK is."""
     w = Wire()
     run = Run()
+    run.feed(*w.handshake())  # 1-3
+    run.feed(w.c(0, b"a" * 100))  # 4
+    run.feed(w.c(200, b"c" * 100))  # 5: [100, 200) not seen yet
+    run.feed(w.s(0, ack=300))  # 6: the server has everything
+    run.feed(w.c(100, b"b" * 100))  # 7: the missing segment, late in the capture
+    assert of(run.events, StreamGap) == []
+    assert joined(run.events, 0) == b"a" * 100 + b"b" * 100 + b"c" * 100
+    # A hole that stays open is declared lost once the grace has passed.
+    run.feed(w.c(400, b"e" * 10))  # 8: [300, 400) missing
+    run.feed(w.s(0, ack=410))  # 9
+    for _ in range(ACK_GRACE - 1):
+        run.feed(w.s(0, ack=410))
+    assert of(run.events, StreamGap) == []
+    run.feed(w.s(0, ack=410))
+    assert of(run.events, StreamGap) == [StreamGap(0, 0, 8.0, 8, 300, 100, "lost")]
+
+
+def test_lost_segment_detected_by_peer_ack() -> None:
+    w = Wire()
+    run = Run(TcpReassembler(ack_grace=0))
     run.feed(*w.handshake())  # 1-3
     run.feed(w.c(0, b"a" * 100))  # 4
     # [100, 200) never captured
@@ -278,7 +301,7 @@ def test_lost_segment_detected_by_peer_ack() -> None:
 
 def test_partial_ack_gives_up_only_acknowledged_bytes() -> None:
     w = Wire()
-    run = Run()
+    run = Run(TcpReassembler(ack_grace=0))
     run.feed(*w.handshake())
     run.feed(w.c(0, b"a" * 100), w.c(200, b"c" * 100))  # 4, 5
     ev = run.feed(w.s(0, ack=150))  # 6: receiver has up to 150 only
@@ -292,7 +315,7 @@ def test_partial_ack_gives_up_only_acknowledged_bytes() -> None:
 
 def test_ack_seen_before_the_data_after_the_hole() -> None:
     w = Wire()
-    run = Run()
+    run = Run(TcpReassembler(ack_grace=0))
     run.feed(*w.handshake())
     run.feed(w.c(0, b"a" * 10))  # 4
     assert run.feed(w.s(0, ack=30)) == []  # 5: acks unseen bytes; nothing to flush yet
@@ -405,7 +428,7 @@ def test_keepalive_and_zero_window_probes() -> None:
 
 def test_wraparound_in_the_middle_of_data() -> None:
     w = Wire(isn_c=MOD - 6, isn_s=MOD - 1)  # client seq wraps after 5 data bytes
-    run = Run()
+    run = Run(TcpReassembler(ack_grace=0))
     run.feed(*w.handshake())
     assert w.cseq(0) == MOD - 5 and w.cseq(10) == 5
     run.feed(w.c(0, b"01234"), w.c(10, b"ABCDE"), w.c(5, b"56789"))  # 6 is out of order
@@ -415,7 +438,7 @@ def test_wraparound_in_the_middle_of_data() -> None:
     assert [e.offset for e in data(run.events, 0)] == [0, 5, 10, 15]
     # And a hole across the wrap found by an ACK that itself wrapped.
     w2 = Wire(isn_c=MOD - 3, cport=40001)
-    run2 = Run()
+    run2 = Run(TcpReassembler(ack_grace=0))
     run2.feed(*w2.handshake())
     run2.feed(w2.c(0, b"ab"), w2.c(10, b"kl"), w2.s(0, ack=12))
     assert of(run2.events, StreamGap) == [StreamGap(0, 0, 5.0, 5, 2, 8, "lost")]

@@ -49,6 +49,9 @@ CLOSED_TTL = 60.0
 9293 §3.6.1 asks for 2·MSL, but the 4-tuple is in practice reused sooner."""
 
 RECENT_CHUNKS = 8
+ACK_GRACE = 64
+"""Packets (of the whole capture) to wait, after an ACK passed a hole, for the
+missing bytes to show up late in the capture before declaring them lost."""
 """Delivered chunks kept per direction to compare retransmissions against.
 Overlap conflicts with older delivered bytes go unnoticed (memory stays
 bounded); the bytes are still dropped (first copy wins)."""
@@ -97,6 +100,7 @@ class _Half:
         "fast",
         "fin_off",
         "first_conflict",
+        "hole_acked_at",
         "isn",
         "noff",
         "nseq",
@@ -122,6 +126,7 @@ class _Half:
         self.recent: deque[StreamData] = deque(maxlen=RECENT_CHUNKS)
         self.conflicts = 0
         self.first_conflict = 0  # packet of the first reported conflict
+        self.hole_acked_at: int | None = None  # packet whose ACK first passed a hole
 
     def refresh(self) -> None:
         """Re-arm or disarm the fast path after slow-path changes."""
@@ -157,9 +162,14 @@ class TcpReassembler:
     """
 
     def __init__(
-        self, *, max_buffered: int = 8 * 1024 * 1024, max_connections: int = 100_000
+        self,
+        *,
+        max_buffered: int = 8 * 1024 * 1024,
+        max_connections: int = 100_000,
+        ack_grace: int = ACK_GRACE,
     ) -> None:
         self._max_buffered = max_buffered
+        self._ack_grace = ack_grace
         self._max_connections = max(1, max_connections)
         self._halves: dict[tuple, _Half] = {}  # 4-tuple as sent -> its direction
         self._open: dict[int, _Conn] = {}  # id -> connection, in id order
@@ -185,7 +195,7 @@ class TcpReassembler:
             peer.acked = seg.ack
             if peer.pending:
                 out = []
-                self._ack_gaps(peer, out)
+                self._ack_gaps(peer, out, packet)
                 peer.refresh()
         payload = seg.payload
         if not payload and not seg.missing:
@@ -239,7 +249,7 @@ class TcpReassembler:
         if flags & ACK:
             peer.acked = seg.ack
             if peer.pending:
-                self._ack_gaps(peer, out)
+                self._ack_gaps(peer, out, packet)
         payload = seg.payload
         if payload or seg.missing:
             self._data(h, packet, ts, seq, payload, seg.missing, out)
@@ -405,7 +415,7 @@ class TcpReassembler:
         self._flush(h, out)
         if h.pending:
             if h.acked is not None:
-                self._ack_gaps(h, out)
+                self._ack_gaps(h, out, packet)
             if h.buffered > self._max_buffered:
                 self._overflow(h, packet, ts, out)
 
@@ -491,14 +501,25 @@ class TcpReassembler:
         assert h.nseq is not None
         h.nseq = (h.nseq + length) & _MASK
 
-    def _ack_gaps(self, h: _Half, out: list[TcpEvent]) -> None:
+    def _ack_gaps(self, h: _Half, out: list[TcpEvent], packet: int) -> None:
         """Declare lost the hole bytes the peer has acknowledged.
 
         An ACK past a hole means the receiver got bytes the capture never saw.
-        Only the acknowledged part is given up; the rest may still arrive.
+        Only the acknowledged part is given up; the rest may still arrive.  The
+        capture itself may hold packets out of order (several capture queues, a
+        mirror port), so the missing bytes are waited for during ``ACK_GRACE``
+        more packets before they are declared lost.
         """
         pending = h.pending
         assert h.acked is not None and h.nseq is not None
+        if _dist(h.acked, h.nseq) <= 0:
+            h.hole_acked_at = None
+            return
+        if h.hole_acked_at is None:
+            h.hole_acked_at = packet
+        if packet - h.hole_acked_at < self._ack_grace:
+            return
+        h.hole_acked_at = None
         while pending:
             ahead = _dist(h.acked, h.nseq)
             if ahead <= 0:

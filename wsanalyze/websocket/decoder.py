@@ -168,6 +168,8 @@ class _Side:
         self.skipped = 0
         self.scan_reason = ""
         self.synced = False
+        self.late_response: tuple[HttpHead, float, int] | None = None
+        """A 101 seen before its request (this is the client side)."""
         """Frame boundaries and message state are known (no scan since the last data
         message started): only then are fragmentation rules checked."""
         self.frames_sent = 0
@@ -397,14 +399,14 @@ class ConnectionDecoder:
     def _classify(self, side: _Side) -> bool:
         """Decide from a direction's first bytes whether they are HTTP or frames."""
         buf = side.buf
-        if len(buf) < 8 and not any(p.startswith(bytes(buf)) for p in (*_METHOD_PREFIXES,
-                                                                        b"HTTP/1.")):
+        head = bytes(buf[:8])
+        if len(head) < 8:
+            if any(p.startswith(head) or head.startswith(p)
+                   for p in (*_METHOD_PREFIXES, b"HTTP/1.")):
+                return False  # may still become an HTTP start line
             side.mode = _SCAN
             side.scan_reason = "mid-stream"
             return True
-        if len(buf) < 8:
-            return False
-        head = bytes(buf[:8])
         if head.startswith(_METHOD_PREFIXES) or head.startswith(b"HTTP/1."):
             side.mode = _HTTP
         elif head[:2] in (b"\x16\x03", b"\x17\x03", b"\x15\x03") or head.startswith(b"PRI * HT"):
@@ -506,10 +508,24 @@ class ConnectionDecoder:
             side.requests.append(head)
             self._body_mode(side, head, response_to=None)
             return
+        late = side.late_response
+        if late is not None:
+            # The 101 was captured before this request (see _start_ws).
+            side.late_response = None
+            self._record_request(side, head, ts, packet)
+            response, rts, rpacket = late
+            ok = self._validate_response(response, head, rts, rpacket)
+            self.info.handshake = "ok" if ok and not self._request_problems else "invalid"
+            side.mode = _WS
+            side.ws_base = side.buf_off
+            return
         side.requests.append(head)
         side.upgrade = head
         side.upgrade_ts = ts
         side.mode = _AWAIT
+        self._record_request(side, head, ts, packet)
+
+    def _record_request(self, side: _Side, head: HttpHead, ts: float, packet: int) -> None:
         info = self.info
         info.handshake = "invalid"  # until a valid 101 arrives
         info.host = head.get("host")
@@ -615,9 +631,16 @@ class ConnectionDecoder:
         client.upgrade = None
         params = info.deflate_params or DeflateParams()
         for side in (client, server):
-            side.mode = _WS
-            side.ws_base = side.buf_off
             side.masked = side is client
+            if side is client and request is None and client.mode in (_START, _HTTP) and \
+                    not client.buf:
+                # The request may still come: the capture can hold packets of the
+                # two directions out of order.  Until then, wait and see.
+                client.late_response = (head, ts, packet)
+                client.mode = _START
+            else:
+                side.mode = _WS
+                side.ws_base = side.buf_off
             if info.deflate:
                 is_client = side is client
                 side.inflater = MessageInflater(
@@ -666,6 +689,7 @@ class ConnectionDecoder:
                 continue
             if name == "permessage-deflate":
                 offered_params = {p for n, ps in offers if n == name for p, _ in ps}
+                self._check_server_window(offers, params, ts, packet)
                 if any(p == "client_max_window_bits" for p, _ in params) and \
                         "client_max_window_bits" not in offered_params:
                     ok = False
@@ -674,6 +698,26 @@ class ConnectionDecoder:
                                     f"{packet}) but the client did not offer it "
                                     "(RFC 7692 §7.1.2.2)")
         return ok
+
+    def _check_server_window(self, offers: list, params: list, ts: float, packet: int) -> None:
+        """RFC 7692 §7.1.2.1: a server accepts server_max_window_bits "with the same
+        or smaller value as the offer"."""
+        answered = [v for p, v in params if p == "server_max_window_bits"]
+        if not answered or not answered[0] or not answered[0].isdigit():
+            return
+        limits = []
+        for name, ps in offers:
+            if name != "permessage-deflate":
+                continue
+            values = [v for p, v in ps if p == "server_max_window_bits"]
+            if not values:
+                return  # an offer without the parameter allows any value
+            if values[0] and values[0].isdigit():
+                limits.append(int(values[0]))
+        if limits and int(answered[0]) > max(limits):
+            self._violation("deflate.bad-negotiation", "s2c", ts, packet,
+                            f"server_max_window_bits={answered[0]} in the response (packet "
+                            f"{packet}) is larger than the {max(limits)} the client offered")
 
     # ------------------------------------------------------------- frames
     def _enter_scan(self, side: _Side, reason: str) -> None:
