@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from wsanalyze.websocket.frames import KNOWN_OPCODES, parse_header
 
-CONFIRM_FRAMES = 3
-"""Complete frames in a row that confirm a boundary on their own."""
+STRONG_FRAMES = 16
+"""Frames in a row that confirm a boundary even without a segment boundary."""
 MAX_PENDING = 1 << 20
 """A candidate whose frame would end beyond this many buffered bytes is dropped
 rather than waited for, so garbage cannot make us buffer without bound."""
@@ -28,59 +28,62 @@ class ScanResult:
 
 
 NEED_MORE = "need-more"
+_BAD, _PARTIAL, _CONFIRMED = 0, 1, 2
 
 
 def _chain(buf: bytes | bytearray, pos: int, masked: bool | None, rsv1_ok: bool,
-           ends: frozenset[int]) -> tuple[int, bool, bool, bool | None]:
-    """Follow frames from ``pos``.
+           starts: frozenset[int], ends: frozenset[int]) -> tuple[int, bool | None]:
+    """Follow frames from ``pos``; return (_BAD, _PARTIAL or _CONFIRMED, MASK bit).
 
-    Returns (complete frames, ended exactly at the buffer end or inside a
-    plausible incomplete frame, a complete frame ended on a segment end, the
-    chain's MASK bit); complete frames is -1 when a header is implausible.
+    Evidence counts frames that carry something: empty data frames (``00 00``
+    runs are common in binary payloads) are allowed but prove nothing.  A chain
+    is confirmed when it ends exactly where a captured segment ends and either
+    started where one started or holds two such frames — senders write frames
+    whole, so frame and segment boundaries line up far more often than chance.
     """
-    n = 0
-    on_boundary = False
+    first = pos
+    at_start = pos in starts
+    evidence = 0
     in_fragment: bool | None = None  # unknown at the first frame
     size = len(buf)
     while True:
         if pos == size:
-            return n, True, on_boundary, masked
+            return _PARTIAL, masked
         h = parse_header(buf, pos)
         if h is None:
             # An incomplete header: plausible if what is there is plausible.
             b0 = buf[pos]
             if (b0 & 0x30) or (b0 & 0x0F) not in KNOWN_OPCODES:
-                return -1, False, on_boundary, masked
-            return n, True, on_boundary, masked
+                return _BAD, masked
+            return _PARTIAL, masked
         op = h.opcode
         if op not in KNOWN_OPCODES or h.rsv2 or h.rsv3 or h.length_msb or not h.minimal_length:
-            return -1, False, on_boundary, masked
+            return _BAD, masked
         if masked is None:
             masked = h.masked
         elif h.masked != masked:
-            return -1, False, on_boundary, masked
+            return _BAD, masked
         if op >= 8:
             if not h.fin or h.length > 125 or h.rsv1:
-                return -1, False, on_boundary, masked
+                return _BAD, masked
         else:
             if h.rsv1 and (not rsv1_ok or op == 0):
-                return -1, False, on_boundary, masked
+                return _BAD, masked
             if op == 0 and in_fragment is False:
-                return -1, False, on_boundary, masked
+                return _BAD, masked
             if op != 0 and in_fragment is True:
-                return -1, False, on_boundary, masked
+                return _BAD, masked
             in_fragment = not h.fin
         end = pos + h.header_length + h.length
         if end > size:
-            if end - pos > MAX_PENDING:
-                return -1, False, on_boundary, masked
-            return n, True, on_boundary, masked
-        n += 1
+            return (_BAD if end - first > MAX_PENDING else _PARTIAL), masked
+        if h.length or op >= 8:
+            evidence += 1
         pos = end
-        if pos in ends:
-            on_boundary = True
-        if n >= CONFIRM_FRAMES:
-            return n, True, on_boundary, masked
+        if evidence and pos in ends and (at_start or evidence >= 2):
+            return _CONFIRMED, masked
+        if evidence >= STRONG_FRAMES:
+            return _CONFIRMED, masked
 
 
 def find_frame_boundary(buf: bytes | bytearray, *, masked: bool | None, rsv1_ok: bool,
@@ -89,24 +92,19 @@ def find_frame_boundary(buf: bytes | bytearray, *, masked: bool | None, rsv1_ok:
     """The first offset in ``buf`` that starts a confirmed chain of frames.
 
     ``starts``/``ends`` are the buffer offsets where captured segments start and
-    end.  Confirmation: three complete frames, or a complete frame ending on a
-    segment end when the chain also starts on a segment start (or has two
-    frames); when ``final`` (no more data will come) one complete frame ending
-    on a segment end is enough.
-
-    Returns the result — a :class:`ScanResult`, NEED_MORE when no offset is
-    confirmed yet but some offset may still start a chain, or None — and the
-    first offset that may still start one (bytes before it can be dropped).
+    end (see :func:`_chain` for what confirms a chain).  Returns the result — a
+    :class:`ScanResult`, NEED_MORE when no offset is confirmed yet but some
+    offset may still start a chain (never when ``final``: no more data will
+    come), or None — and the first offset that may still start one (bytes
+    before it can be dropped).
     """
     size = len(buf)
     first_plausible = size
     for pos in range(size):
-        n, ok, on_boundary, chain_masked = _chain(buf, pos, masked, rsv1_ok, ends)
-        if n < 0 or not ok:
-            continue
-        if (n >= 1 and on_boundary and (final or pos in starts or n >= 2)) or n >= CONFIRM_FRAMES:
+        status, chain_masked = _chain(buf, pos, masked, rsv1_ok, starts, ends)
+        if status == _CONFIRMED:
             return ScanResult(pos, bool(chain_masked)), min(first_plausible, pos)
-        if not final and size - pos <= MAX_PENDING and first_plausible == size:
+        if status == _PARTIAL and not final and first_plausible == size:
             first_plausible = pos
     if first_plausible < size:
         return NEED_MORE, first_plausible
