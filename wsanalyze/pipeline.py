@@ -70,13 +70,13 @@ class _Conn:
     __slots__ = ("client", "decoder", "dropped", "ended", "held", "id", "initiator",
                  "responder", "server", "tcp", "ts_end", "ts_start", "violations")
 
-    def __init__(self, ev: ConnectionStarted, limits: DecoderLimits) -> None:
+    def __init__(self, ev: ConnectionStarted, limits: DecoderLimits, frames: bool) -> None:
         self.tcp = ev.conn
         self.initiator = ev.initiator
         self.responder = ev.responder
         self.ts_start = ev.ts
         self.ts_end = ev.ts
-        self.decoder = ConnectionDecoder(syn_seen=ev.syn_seen, limits=limits)
+        self.decoder = ConnectionDecoder(syn_seen=ev.syn_seen, limits=limits, frames=frames)
         self.id: int | None = None
         self.held: list[tuple[Any, int | None]] = []
         self.client = ""
@@ -145,7 +145,7 @@ class Analyzer:
                 self._decoded(conn, conn.decoder.data(ev.ts, ev.packet, ev.direction,
                                                       ev.offset, ev.data))
         elif isinstance(ev, ConnectionStarted):
-            conn = _Conn(ev, self.options.limits)
+            conn = _Conn(ev, self.options.limits, "frame" in self.options.tables)
             self._conns[ev.conn] = conn
             self._order.append(conn)
         elif isinstance(ev, StreamGap):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
 class CaptureError(Exception):
@@ -12,8 +12,7 @@ class CaptureError(Exception):
     """
 
 
-@dataclass(slots=True, frozen=True)
-class RawPacket:
+class RawPacket(NamedTuple):
     """One captured packet, as stored in the capture file."""
 
     number: int

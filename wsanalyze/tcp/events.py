@@ -8,14 +8,13 @@ layer decides later which side is the WebSocket client.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 Endpoint = tuple[str, int]
 """(address in RFC 5952 / dotted form, port)."""
 
 
-@dataclass(slots=True, frozen=True)
-class ConnectionStarted:
+class ConnectionStarted(NamedTuple):
     conn: int
     """Reassembler-wide id, increasing in order of the connection's first packet."""
     ts: float
@@ -26,8 +25,7 @@ class ConnectionStarted:
     """True when the connection's SYN was captured (its start is known)."""
 
 
-@dataclass(slots=True, frozen=True)
-class StreamData:
+class StreamData(NamedTuple):
     """In-order payload bytes of one direction."""
 
     conn: int
@@ -42,8 +40,7 @@ class StreamData:
     data: bytes
 
 
-@dataclass(slots=True, frozen=True)
-class StreamGap:
+class StreamGap(NamedTuple):
     """Bytes of one direction that were never captured (or were cut by snaplen,
     or dropped because a buffer limit was hit)."""
 
@@ -61,8 +58,7 @@ class StreamGap:
     ``"limit"`` (capture.limit)."""
 
 
-@dataclass(slots=True, frozen=True)
-class ConnectionEnded:
+class ConnectionEnded(NamedTuple):
     conn: int
     ts: float
     """Timestamp of the connection's last packet."""
@@ -72,8 +68,7 @@ class ConnectionEnded:
     """``"tcp-fin"``, ``"tcp-reset"`` or ``"capture-ended"``."""
 
 
-@dataclass(slots=True, frozen=True)
-class TcpNote:
+class TcpNote(NamedTuple):
     """A fact about the capture worth a row (conflicting overlaps, limits hit)."""
 
     conn: int

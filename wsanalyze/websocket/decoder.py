@@ -109,23 +109,29 @@ class ConnectionInfo:
     """``"handshake"`` or ``"mid-stream"`` once WebSocket traffic is recognised."""
 
 
-@dataclass(slots=True)
 class _Message:
-    opcode: int
-    type: str
-    ts_start: float
-    compressed: bool
-    frames: list[tuple] = field(default_factory=list)
-    wire_bytes: int = 0
-    raw_length: int = 0
-    parts: list[bytes] = field(default_factory=list)
-    kept: int = 0
-    complete: bool = True
-    error: str | None = None
-    inflate_broken: bool = False
-    inflated: bytes | None = None
-    last_ts: float = 0.0
-    last_packet: int = 0
+    """A message being reassembled (or a control frame)."""
+
+    __slots__ = ("complete", "compressed", "error", "frames", "inflate_broken", "inflated",
+                 "kept", "last_packet", "last_ts", "opcode", "parts", "raw_length", "ts_start",
+                 "type", "wire_bytes")
+
+    def __init__(self, opcode: int, type: str, ts_start: float, compressed: bool) -> None:
+        self.opcode = opcode
+        self.type = type
+        self.ts_start = ts_start
+        self.compressed = compressed
+        self.frames: list[tuple[int, float, int, FrameHeader, int]] = []
+        self.wire_bytes = 0
+        self.raw_length = 0
+        self.parts: list[bytes] = []
+        self.kept = 0
+        self.complete = True
+        self.error: str | None = None
+        self.inflate_broken = False
+        self.inflated: bytes | None = None
+        self.last_ts = 0.0
+        self.last_packet = 0
 
 
 class _Side:
@@ -178,8 +184,11 @@ class _Side:
 class ConnectionDecoder:
     """Decode one TCP connection; see the module docstring."""
 
-    def __init__(self, *, syn_seen: bool, limits: DecoderLimits | None = None) -> None:
+    def __init__(self, *, syn_seen: bool, limits: DecoderLimits | None = None,
+                 frames: bool = True) -> None:
         self.limits = limits or DecoderLimits()
+        self.want_frames = frames
+        """Emit FrameEvents (skipped when nobody wants the frames table)."""
         self.syn_seen = syn_seen
         self.info = ConnectionInfo()
         self._sides = (_Side(0), _Side(1))
@@ -207,8 +216,12 @@ class ConnectionDecoder:
         if not side.buf and not side.chunks:
             side.buf_off = offset
         side.chunks.append((offset, offset + len(data), packet, ts))
-        side.buf += data
-        self._pump(side)
+        if side.mode == _WS and not side.buf:
+            # The common case: parse straight from the packet's bytes, no copy.
+            self._parse_frames(side, data)
+        else:
+            side.buf += data
+            self._pump(side)
         return self._take()
 
     def gap(self, ts: float, packet: int, direction: int, offset: int, length: int,
@@ -350,7 +363,7 @@ class ConnectionDecoder:
         while True:
             mode = side.mode
             if mode == _WS:
-                self._parse_frames(side)
+                self._parse_frames(side, side.buf)
                 return
             if mode == _START:
                 if not self._classify(side):
@@ -794,7 +807,7 @@ class ConnectionDecoder:
                             f"could not be framed; decoding resumed at packet {packet}",
                             stream_offset=offset - side.ws_base)
         side.mode = _WS
-        self._parse_frames(side)
+        self._parse_frames(side, side.buf)
 
     def _gap_in_frames(self, side: _Side, ts: float, packet: int, length: int) -> None:
         """A gap while following frames: finish what it touched, resume after it."""
@@ -836,8 +849,9 @@ class ConnectionDecoder:
         side.chunks.clear()
         self._enter_scan(side, "gap")
 
-    def _parse_frames(self, side: _Side) -> None:
-        buf = side.buf
+    def _parse_frames(self, side: _Side, buf: bytes | bytearray) -> None:
+        """Frames from ``buf`` (``side.buf``, or a packet's bytes when that is empty);
+        what is left, an incomplete header, stays in ``side.buf``."""
         pos = 0
         size = len(buf)
         while True:
@@ -847,6 +861,8 @@ class ConnectionDecoder:
                     break
                 if h.length >= _MAX_FRAME or (h.opcode not in KNOWN_OPCODES and
                                               (h.rsv2 or h.rsv3)):
+                    if buf is not side.buf:
+                        side.buf += buf
                     self._lost_framing(side, h, pos)
                     return
                 self._frame_start(side, h, side.buf_off + pos)
@@ -860,14 +876,18 @@ class ConnectionDecoder:
                 break
             if take > side.f_left:
                 take = side.f_left
-            piece = bytes(buf[pos:pos + take]) if take != size or pos else bytes(buf)
+            piece = bytes(buf[pos:pos + take]) if take != size else bytes(buf)
             pos += take
             self._payload(side, piece)
             if side.f_left == 0:
                 packet, ts = self._locate(side, side.buf_off + pos - 1)
                 self._frame_done(side, ts, packet)
+        if buf is side.buf:
+            if pos:
+                del buf[:pos]
+        elif pos < size:
+            side.buf += buf[pos:]
         if pos:
-            del buf[:pos]
             side.buf_off += pos
             self._prune_chunks(side)
 
@@ -905,9 +925,14 @@ class ConnectionDecoder:
         side.frames_sent += 1
         direction = side.ws_dir
         info = self.info
-        self.info.bytes[direction] += h.header_length + h.length
-        self._check_header(side, h, ts, packet, offset)
+        info.bytes[direction] += h.header_length + h.length
         op = h.opcode
+        # Most frames break no rule: check the cheap conditions first.
+        if h.masked != side.masked or h.rsv2 or h.rsv3 or not h.minimal_length or \
+                side.close_sent or (h.rsv1 and not (info.deflate and 1 <= op <= 2)) or \
+                (op >= 8 and (op > 10 or h.length > 125 or not h.fin)) or \
+                (op == 0) == (side.msg is None) or 3 <= op <= 7:
+            self._check_header(side, h, ts, packet, offset)
         if op >= 8 or op not in KNOWN_OPCODES:
             # Control frames (and reserved opcodes) stand alone, even between fragments.
             side.target = _Message(op, opcode_name(op), ts, False)
@@ -1127,11 +1152,13 @@ class ConnectionDecoder:
         if opcode in (OP_TEXT, OP_BINARY, OP_CONTINUATION) or 3 <= opcode <= 7:
             self.info.messages[direction] += 1
         first = msg.frames[0] if msg.frames else None
-        for f_index, f_ts, f_packet, h, f_off in msg.frames:
-            self._events.append(FrameEvent(
-                direction, f_index, f_ts, f_packet, h.fin, h.rsv1, h.rsv2, h.rsv3, h.opcode,
-                h.masked, h.mask_key, h.header_length, h.length,
-                f_off - (side.ws_base or 0), index))
+        if self.want_frames:
+            base = side.ws_base or 0
+            for f_index, f_ts, f_packet, h, f_off in msg.frames:
+                self._events.append(FrameEvent(
+                    direction, f_index, f_ts, f_packet, h.fin, h.rsv1, h.rsv2, h.rsv3,
+                    h.opcode, h.masked, h.mask_key, h.header_length, h.length, f_off - base,
+                    index))
         self._events.append(MessageEvent(
             direction, index, first[1] if first else msg.ts_start, ts, packet, msg.type, opcode,
             len(msg.frames), msg.compressed, msg.wire_bytes, msg.raw_length, length, payload,

@@ -6,11 +6,10 @@ only emits frame and message events once it knows which side is the client.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(slots=True, frozen=True)
-class FrameEvent:
+class FrameEvent(NamedTuple):
     """One WebSocket frame (RFC 6455 §5.2), emitted with the message it belongs to."""
 
     direction: str
@@ -33,8 +32,7 @@ class FrameEvent:
     """Index of the message row this frame belongs to."""
 
 
-@dataclass(slots=True, frozen=True)
-class MessageEvent:
+class MessageEvent(NamedTuple):
     """A data message (reassembled, unmasked, inflated) or a control frame."""
 
     direction: str
@@ -61,8 +59,7 @@ class MessageEvent:
     error: str | None
 
 
-@dataclass(slots=True, frozen=True)
-class ViolationEvent:
+class ViolationEvent(NamedTuple):
     """A rule of :mod:`wsanalyze.rules` broken (or a capture property noted)."""
 
     rule: str
@@ -74,8 +71,7 @@ class ViolationEvent:
     stream_offset: int | None = None
 
 
-@dataclass(slots=True, frozen=True)
-class WebSocketDetected:
+class WebSocketDetected(NamedTuple):
     """The connection carries WebSocket: emitted once, before any frame or message,
     as soon as the decoder knows which TCP direction is the client's."""
 

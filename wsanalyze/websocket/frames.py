@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 OP_CONTINUATION = 0x0
 OP_TEXT = 0x1
@@ -28,8 +28,7 @@ def opcode_name(opcode: int) -> str:
     return OPCODE_NAMES.get(opcode) or f"opcode-0x{opcode:X}"
 
 
-@dataclass(slots=True, frozen=True)
-class FrameHeader:
+class FrameHeader(NamedTuple):
     fin: bool
     rsv1: bool
     rsv2: bool
