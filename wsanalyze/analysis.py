@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from wsanalyze.output.schema import COLUMNS
+from wsanalyze.parallel import ParallelRun
 from wsanalyze.pipeline import TABLES, Analyzer, Options, Record
 from wsanalyze.sources.capture import CaptureReader, open_capture
 from wsanalyze.websocket.decoder import DecoderLimits
@@ -26,15 +27,40 @@ class CaptureRun:
     """One pass over a capture file.  Iterate it for records; afterwards
     :attr:`warnings` holds what the user must be told (where reading stopped,
     packets skipped).  Opening raises :class:`~wsanalyze.sources.CaptureError`
-    when nothing can be read."""
+    when nothing can be read.  ``jobs`` > 1 decodes in that many processes
+    (same records, same order)."""
 
-    def __init__(self, path: str | os.PathLike[str], options: Options | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str], options: Options | None = None,
+                 jobs: int = 1) -> None:
         self.path = os.fspath(path)
+        self.options = options or Options()
         self.reader: CaptureReader = open_capture(self.path)
-        self.analyzer = Analyzer(options)
+        self.jobs = jobs
+        self.analyzer = Analyzer(self.options)
         self.warnings: list[str] = []
+        self._parallel: ParallelRun | None = None
+
+    @property
+    def packets(self) -> int:
+        return self._parallel.packets if self._parallel else self.analyzer.packets
+
+    @property
+    def first_ts(self) -> float | None:
+        return self._parallel.first_ts if self._parallel else self.analyzer.first_ts
+
+    @property
+    def last_ts(self) -> float | None:
+        return self._parallel.last_ts if self._parallel else self.analyzer.last_ts
 
     def __iter__(self) -> Iterator[Record]:
+        if self.jobs > 1:
+            self.reader.close()
+            self._parallel = ParallelRun(self.path, self.options, self.jobs)
+            yield from self._parallel
+            if self._parallel.stopped:
+                self.warnings.append(self._parallel.stopped)
+            self.warnings.extend(self._parallel.notes)
+            return
         analyzer = self.analyzer
         feed = analyzer.feed
         try:
@@ -51,7 +77,7 @@ class CaptureRun:
 
 
 def iter_records(path: str | os.PathLike[str], *, tables: Iterable[str] = TABLES,
-                 limits: DecoderLimits | None = None) -> Iterator[Record]:
+                 limits: DecoderLimits | None = None, jobs: int = 1) -> Iterator[Record]:
     """Stream ``(table, row)`` records of a capture without building tables.
 
     ``table`` is ``"connection"``, ``"message"``, ``"frame"`` or ``"violation"``;
@@ -59,7 +85,7 @@ def iter_records(path: str | os.PathLike[str], *, tables: Iterable[str] = TABLES
     Messages come as they complete; a connection's row when it ends.
     """
     options = Options(tables=frozenset(tables), limits=limits or DecoderLimits())
-    yield from CaptureRun(path, options)
+    yield from CaptureRun(path, options, jobs)
 
 
 @dataclass
@@ -87,7 +113,8 @@ class AnalysisResult:
 
 
 def analyze(path: str | os.PathLike[str], *, payloads: PayloadMode = "full",
-            preview_bytes: int = 64, limits: DecoderLimits | None = None) -> AnalysisResult:
+            preview_bytes: int = 64, limits: DecoderLimits | None = None,
+            jobs: int = 1) -> AnalysisResult:
     """Decode a capture into DataFrames (``connections``, ``messages``, ``frames``,
     ``violations``).
 
@@ -99,7 +126,7 @@ def analyze(path: str | os.PathLike[str], *, payloads: PayloadMode = "full",
     import pandas as pd
 
     rows: dict[str, list[dict[str, Any]]] = {t: [] for t in TABLES}
-    run = CaptureRun(path, Options(limits=limits or DecoderLimits()))
+    run = CaptureRun(path, Options(limits=limits or DecoderLimits()), jobs)
     for table, row in run:
         if table == "message" and payloads != "full":
             keep = preview_bytes if payloads == "preview" else 0

@@ -90,6 +90,16 @@ def build_parser() -> argparse.ArgumentParser:
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true",
                    help="no progress line on standard error")
+    p.add_argument("-j", "--jobs", type=_jobs, default=1, metavar="N",
+                   help="decode in N processes, connections split by flow (same output, "
+                        "same order; default 1)")
+
+
+def _jobs(text: str) -> int:
+    value = _positive_int(text)
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"{text} must be between 1 and 64")
+    return value
 
 
 def _version() -> str:
@@ -135,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "rules":
         return _rules(args.format)
     from wsanalyze.analysis import CaptureRun
+    from wsanalyze.parallel import WorkerError
     from wsanalyze.pipeline import Options
     from wsanalyze.sources.records import CaptureError
 
@@ -143,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         tables = frozenset((TABLE_COMMANDS[args.command][0],))
     try:
-        run = CaptureRun(args.capture, Options(tables=tables))
+        run = CaptureRun(args.capture, Options(tables=tables), args.jobs)
     except CaptureError as exc:
         print(f"wsanalyze: error: {exc}", file=sys.stderr)
         return 1
@@ -163,6 +174,10 @@ def main(argv: list[str] | None = None) -> int:
         progress.done()
         print("wsanalyze: interrupted", file=sys.stderr)
         return 130
+    except WorkerError as exc:
+        progress.done()
+        print(f"wsanalyze: error: {exc}", file=sys.stderr)
+        return 1
     progress.done()
     for warning in run.warnings if args.command != "summary" else []:
         print(f"wsanalyze: warning: {warning}", file=sys.stderr)
@@ -173,13 +188,12 @@ def _summary(run: Any, progress: _Progress) -> None:
     from wsanalyze.output.summary import Summary
 
     summary = Summary()
-    analyzer = run.analyzer
     for record in run:
         summary.add(record)
-        progress.tick(analyzer.packets)
+        progress.tick(run.packets)
     progress.done()
-    sys.stdout.write(summary.render(path=run.path, packets=analyzer.packets,
-                                    first_ts=analyzer.first_ts, last_ts=analyzer.last_ts,
+    sys.stdout.write(summary.render(path=run.path, packets=run.packets,
+                                    first_ts=run.first_ts, last_ts=run.last_ts,
                                     warnings=run.warnings))
 
 
@@ -197,12 +211,11 @@ def _table(run: Any, args: argparse.Namespace, progress: _Progress) -> int:
     except OSError as exc:
         print(f"wsanalyze: error: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
         return 1
-    analyzer = run.analyzer
     try:
         for kind, row in run:
             if kind == table:
                 writer.write(row)
-            progress.tick(analyzer.packets)
+            progress.tick(run.packets)
     finally:
         writer.close()
         if stream is not None and stream is not sys.stdout:
