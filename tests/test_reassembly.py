@@ -175,7 +175,7 @@ def test_in_order_handshake_and_data() -> None:
     d1 = data(run.events, 1)
     assert [(e.packet, e.offset, e.data) for e in d1] == [(6, 0, b"HTTP/1.1 101\r\n\r\n")]
     assert of(run.events, TcpNote) == [] and of(run.events, StreamGap) == []
-    assert run.finish() == [ConnectionEnded(0, 6.0, 6, "capture-ended")]
+    assert run.finish() == [ConnectionEnded(0, 6.0, 6, "capture-ended", 2.0)]
 
 
 def test_reordered_segments_keep_their_packet_numbers() -> None:
@@ -339,7 +339,7 @@ def test_lost_segment_without_ack_given_up_at_fin() -> None:
         StreamData(0, 0, 6.0, 6, 30, b"e" * 5),
     ]
     ev = run.feed(w.s(0, flags=ACK | FIN, ack=36))  # 7
-    assert ev == [ConnectionEnded(0, 7.0, 7, "tcp-fin")]
+    assert ev == [ConnectionEnded(0, 7.0, 7, "tcp-fin", 2.0)]
 
 
 def test_lost_segment_without_ack_given_up_at_finish() -> None:
@@ -351,7 +351,7 @@ def test_lost_segment_without_ack_given_up_at_finish() -> None:
     assert ev == [
         StreamGap(0, 0, 5.0, 5, 10, 10, "lost"),
         StreamData(0, 0, 5.0, 5, 20, b"c" * 10),
-        ConnectionEnded(0, 6.0, 6, "capture-ended"),
+        ConnectionEnded(0, 6.0, 6, "capture-ended", 2.0),
     ]
 
 
@@ -362,7 +362,7 @@ def test_acknowledged_tail_never_captured_is_a_gap_at_finish() -> None:
     run.feed(w.c(0, b"a" * 10), w.s(0, ack=25))  # 4, 5
     assert run.finish() == [
         StreamGap(0, 0, 5.0, 5, 10, 15, "lost"),
-        ConnectionEnded(0, 5.0, 5, "capture-ended"),
+        ConnectionEnded(0, 5.0, 5, "capture-ended", 2.0),
     ]
 
 
@@ -475,7 +475,7 @@ def test_fin_both_ways_ends_connection_and_final_ack_is_absorbed() -> None:
     run.feed(*w.handshake())
     run.feed(w.c(0, b"bye"), w.c(3, flags=ACK | FIN))  # 4, 5
     ev = run.feed(w.s(0, flags=ACK | FIN, ack=4))  # 6
-    assert ev == [ConnectionEnded(0, 6.0, 6, "tcp-fin")]
+    assert ev == [ConnectionEnded(0, 6.0, 6, "tcp-fin", 2.0)]
     # Final ACK and a retransmitted FIN: no new connection.
     assert run.feed(w.c(4, ack=1), w.s(0, flags=ACK | FIN, ack=4)) == []
     assert run.finish() == []
@@ -486,7 +486,7 @@ def test_rst_ends_connection() -> None:
     run = Run()
     run.feed(*w.handshake(), w.c(0, b"x"))
     ev = run.feed(w.s(0, flags=RST | ACK, ack=1))  # 5
-    assert ev == [ConnectionEnded(0, 5.0, 5, "tcp-reset")]
+    assert ev == [ConnectionEnded(0, 5.0, 5, "tcp-reset", 2.0)]
     assert run.feed(w.c(1, b"late")) == []  # absorbed
     assert of(run.finish(), ConnectionEnded) == []
 
@@ -520,7 +520,7 @@ def test_syn_with_new_isn_on_open_connection_after_data_is_port_reuse() -> None:
     w2 = Wire(isn_c=77, isn_s=88)
     ev = run.feed(w2.handshake()[0])  # 6: new ISN
     assert ev == [
-        ConnectionEnded(0, 5.0, 5, "capture-ended"),
+        ConnectionEnded(0, 5.0, 5, "capture-ended", 2.0),
         ConnectionStarted(1, 6.0, 6, ("10.0.0.1", CPORT), ("10.0.0.2", SPORT), True),
     ]
 
@@ -531,7 +531,7 @@ def test_syn_on_closing_connection_starts_new_one() -> None:
     run.feed(*w.handshake(), w.c(0, flags=ACK | FIN))  # 1-4: half closed
     ev = run.feed(Wire(isn_c=31337).handshake()[0])  # 5
     assert [type(e) for e in ev] == [ConnectionEnded, ConnectionStarted]
-    assert ev[0] == ConnectionEnded(0, 4.0, 4, "tcp-fin")
+    assert ev[0] == ConnectionEnded(0, 4.0, 4, "tcp-fin", 2.0)
     assert ev[1].conn == 1
 
 

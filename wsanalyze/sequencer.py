@@ -252,4 +252,5 @@ def connection_record(conn: _Conn) -> dict[str, Any]:
         "messages_c2s": info.messages["c2s"], "messages_s2c": info.messages["s2c"],
         "bytes_c2s": info.bytes["c2s"], "bytes_s2c": info.bytes["s2c"],
         "violations": conn.violations,
+        "tcp_connect_rtt": conn.ended.connect_rtt if conn.ended else None,
     }

@@ -15,6 +15,8 @@ CONNECTION_COLUMNS: tuple[tuple[str, str], ...] = (
     ("close_code", "int64"), ("close_reason", "string"), ("end", "string"),
     ("messages_c2s", "int64"), ("messages_s2c", "int64"), ("bytes_c2s", "int64"),
     ("bytes_s2c", "int64"), ("violations", "int64"),
+    # Extra columns (OUTPUTS.md allows additions):
+    ("tcp_connect_rtt", "float64"),
 )
 
 MESSAGE_COLUMNS: tuple[tuple[str, str], ...] = (

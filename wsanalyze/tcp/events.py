@@ -66,6 +66,9 @@ class ConnectionEnded(NamedTuple):
     """Number of the connection's last packet."""
     how: str
     """``"tcp-fin"``, ``"tcp-reset"`` or ``"capture-ended"``."""
+    connect_rtt: float | None = None
+    """Seconds from the initiator's SYN to its ACK completing the 3-way handshake
+    (RFC 9293 §3.5), when all three were captured."""
 
 
 class TcpNote(NamedTuple):

@@ -72,7 +72,18 @@ def _endpoint(addr: bytes, port: int) -> Endpoint:
 class _Conn:
     """One TCP connection: two directions plus bookkeeping."""
 
-    __slots__ = ("closing", "halves", "id", "keys", "last_packet", "last_ts", "open")
+    __slots__ = (
+        "closing",
+        "connect_rtt",
+        "halves",
+        "id",
+        "keys",
+        "last_packet",
+        "last_ts",
+        "open",
+        "syn_ts",
+        "wait_ack",
+    )
 
     def __init__(self, cid: int, keys: tuple[tuple, tuple], packet: int, ts: float) -> None:
         self.id = cid
@@ -81,6 +92,9 @@ class _Conn:
         self.last_ts = ts
         self.closing = False  # a FIN was seen in some direction
         self.open = True
+        self.syn_ts: float | None = None  # the initiator's SYN
+        self.wait_ack = False  # SYN/ACK seen, the initiator's ACK not yet
+        self.connect_rtt: float | None = None  # SYN → the ACK completing the handshake
         h0 = _Half(self, 0)
         h1 = _Half(self, 1)
         h0.peer = h1
@@ -189,6 +203,10 @@ class TcpReassembler:
         conn = h.conn
         conn.last_packet = packet
         conn.last_ts = ts
+        if conn.wait_ack and h.dir == 0 and seg.flags & ACK:
+            conn.wait_ack = False
+            if conn.syn_ts is not None:
+                conn.connect_rtt = ts - conn.syn_ts
         out: list[TcpEvent] | None = None
         if seg.flags & ACK:
             peer = h.peer
@@ -246,6 +264,11 @@ class TcpReassembler:
         if flags & SYN:
             self._syn(h, seg)
             seq = (seq + 1) & _MASK  # the SYN occupies one sequence number
+            if not flags & ACK:
+                if conn.syn_ts is None:
+                    conn.syn_ts = ts
+            elif conn.connect_rtt is None:
+                conn.wait_ack = True
         if flags & ACK:
             peer.acked = seg.ack
             if peer.pending:
@@ -636,7 +659,8 @@ class TcpReassembler:
                         f"(first at packet {h.first_conflict}); kept the first copies",
                     )
                 )
-        out.append(ConnectionEnded(conn.id, conn.last_ts, conn.last_packet, how))
+        out.append(ConnectionEnded(conn.id, conn.last_ts, conn.last_packet, how,
+                                   conn.connect_rtt))
         conn.open = False
         for h in conn.halves:
             h.fast = -1

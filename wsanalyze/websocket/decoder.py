@@ -179,6 +179,8 @@ class _Side:
         """Frame boundaries and message state are known (no scan since the last data
         message started): only then are fragmentation rules checked."""
         self.frames_sent = 0
+        self.early_pongs: deque[bytes] = deque(maxlen=8)
+        """Pongs this side sent that answered no Ping seen so far."""
 
 
 class ConnectionDecoder:
@@ -275,24 +277,27 @@ class ConnectionDecoder:
             if info.detected is not None and how != "capture-ended" and len(closed) < 2 and \
                     info.handshake != "rejected" and not any(s.gaps for s in self._sides):
                 who = "neither side" if not closed else f"only the {closed[0].ws_dir} side"
-                self._violation("close.no-close-handshake", None, ts, packet,
-                                f"the TCP connection ended ({how}) after {who} sent a "
-                                "Close frame")
+                # With one Close sent, the side that never answered it is at fault.
+                offender = None if not closed else \
+                    self._sides[1 - closed[0].tcp_dir].ws_dir
+                self._violation("close.no-close-handshake", offender, ts, packet,
+                                f"the TCP connection ended ({how}, packet {packet}) after "
+                                f"{who} sent a Close frame")
             if how != "capture-ended":
                 for side in (c2s, s2c):
                     if side is None:
                         continue
                     other = self._sides[1 - side.tcp_dir]
                     for payload, _pts, ppacket, frames_then in side.pings:
-                        if other.gaps or other.frames_sent == frames_then or other.close_sent:
-                            # Only a peer that kept sending frames yet never answered
-                            # (and did not close) is reported: no false positives.
+                        if other.gaps or other.frames_sent == frames_then:
+                            # Only a peer that kept sending frames yet never answered is
+                            # reported (a gap may have swallowed the Pong).
                             continue
                         self._violation(
                             "ping.unanswered", other.ws_dir, ts, packet,
                             f"Ping {_preview(payload)} sent by the {side.ws_dir} side in packet "
                             f"{ppacket} was never answered with a Pong before the connection "
-                            "ended")
+                            f"ended (packet {packet})")
         else:
             info.end = how
         return self._take()
@@ -531,6 +536,7 @@ class ConnectionDecoder:
             self.info.handshake = "ok" if ok and not self._request_problems else "invalid"
             side.mode = _WS
             side.ws_base = side.buf_off
+            side.synced = True
             return
         side.requests.append(head)
         side.upgrade = head
@@ -654,6 +660,7 @@ class ConnectionDecoder:
             else:
                 side.mode = _WS
                 side.ws_base = side.buf_off
+                side.synced = True  # framing is known from the first byte
             if info.deflate:
                 is_client = side is client
                 side.inflater = MessageInflater(
@@ -797,7 +804,7 @@ class ConnectionDecoder:
                 side.inflater = MessageInflater(self.limits.max_payload)
                 side.inflater.lose_history()
         elif reason == "garbage":
-            self._violation("frame.unparseable", side.ws_dir, ts, packet,
+            self._violation("frame.resynchronised", side.ws_dir, ts, packet,
                             f"decoding of the {side.ws_dir} stream resumed at packet {packet} "
                             f"after skipping {total_skipped + 1} bytes",
                             stream_offset=offset - side.ws_base)
@@ -896,8 +903,7 @@ class ConnectionDecoder:
         violations, then look for the next plausible frame after it."""
         offset = side.buf_off + pos
         packet, ts = self._locate(side, offset)
-        side.f_index = self._frame_count
-        self._check_header(side, h, ts, packet, offset)
+        self._check_header(side, h, ts, packet, offset, framed=False)
         self._violation("frame.unparseable", side.ws_dir, ts, packet,
                         f"the {side.ws_dir} stream cannot be followed at stream offset "
                         f"{offset - (side.ws_base or 0)} (packet {packet}): header "
@@ -959,11 +965,12 @@ class ConnectionDecoder:
         side.target = msg
 
     def _check_header(self, side: _Side, h: FrameHeader, ts: float, packet: int,
-                      offset: int) -> None:
+                      offset: int, *, framed: bool = True) -> None:
         d = side.ws_dir
-        idx = side.f_index
+        idx = side.f_index if framed else None
         so = offset - (side.ws_base or 0)
-        where = f"(frame {idx}, packet {packet})"
+        where = f"(frame {idx}, packet {packet})" if framed else \
+            f"(stream offset {so}, packet {packet})"
 
         def v(rule: str, text: str) -> None:
             self._violation(rule, d, ts, packet, f"{text} {where}", idx, so)
@@ -1134,7 +1141,8 @@ class ConnectionDecoder:
             self._violation("message.too-big", direction, ts, packet,
                             f"{msg.type} message ending in packet {packet} is {length} bytes"
                             f"{ratio}, over the {self.limits.max_payload}-byte limit; its "
-                            "stored payload is cut", msg.frames[0][0] if msg.frames else None)
+                            "stored payload is cut", msg.frames[0][0] if msg.frames else None,
+                            msg.frames[0][4] - (side.ws_base or 0) if msg.frames else None)
         opcode = msg.opcode
         text = None
         close_code = close_reason = None
@@ -1144,7 +1152,11 @@ class ConnectionDecoder:
             close_code, close_reason = self._on_close(side, msg, payload, ts, packet)
         elif opcode == OP_PING:
             other = self._sides[1 - side.tcp_dir]
-            if not side.close_sent and not other.close_sent:
+            if payload in other.early_pongs:
+                # Its Pong was decoded first: the capture holds the two directions'
+                # packets slightly out of order.
+                other.early_pongs.remove(payload)
+            elif not side.close_sent and not other.close_sent:
                 # After a Close no Pong is owed (RFC 6455 §5.5.2).
                 side.pings.append((payload, ts, packet, other.frames_sent))
         elif opcode == OP_PONG:
@@ -1215,7 +1227,10 @@ class ConnectionDecoder:
         other = self._sides[1 - side.tcp_dir]
         pings = other.pings
         if not pings:
-            return  # an unsolicited Pong is a legal heartbeat (RFC 6455 §5.5.3)
+            # An unsolicited Pong is a legal heartbeat (RFC 6455 §5.5.3) — or the
+            # answer to a Ping the capture shows later.
+            side.early_pongs.append(payload)
+            return
         for i in range(len(pings) - 1, -1, -1):
             if pings[i][0] == payload:
                 del pings[: i + 1]
@@ -1225,7 +1240,8 @@ class ConnectionDecoder:
             f_index = msg.frames[0][0] if msg.frames else None
             self._violation("pong.payload-mismatch", side.ws_dir, ts, packet,
                             f"Pong {_preview(payload)} in packet {packet} does not echo the Ping "
-                            f"{_preview(latest[0])} of packet {latest[2]}", f_index)
+                            f"{_preview(latest[0])} of packet {latest[2]}", f_index,
+                            msg.frames[0][4] - (side.ws_base or 0) if msg.frames else None)
         pings.clear()
 
 
