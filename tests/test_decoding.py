@@ -318,3 +318,40 @@ def test_deflate_agreement_broken_is_reported_and_still_decoded(tmp_path: Path) 
         ["deflate.context-takeover-violated", "c2s", c_pkts[1]],
         ["deflate.window-bits-exceeded", "s2c", s_pkt[-1]],
     ]
+
+
+def test_decompression_bomb_stops_at_the_cap_and_decoding_goes_on(tmp_path: Path) -> None:
+    from wsanalyze.websocket.decoder import DecoderLimits
+
+    conv = _conv()
+    conv.ws_upgrade(extensions=PMD, response_extensions=PMD)
+    bomb = deflate_message([b"\x00" * (8 << 20)], context_takeover=False)[0]
+    assert len(bomb) < 10_000
+    pkts = conv.send("s2c", ws_frame(2, bomb, rsv1=True))
+    fresh = deflate_message([b"after the bomb"], context_takeover=False)[0]
+    conv.send("s2c", ws_frame(1, fresh, rsv1=True))
+    _close(conv)
+    path = tmp_path / "bomb.pcap"
+    conv.write(path)
+    r = wsanalyze.analyze(path, limits=DecoderLimits(max_payload=1 << 16, max_inflate=1 << 20))
+    s2c = _data(r, "s2c")
+    first = s2c.iloc[0]
+    assert first["truncated"] and len(first["payload"]) == 1 << 16
+    assert first["payload"] == b"\x00" * (1 << 16)
+    assert (1 << 20) <= first["length"] < (1 << 20) + (1 << 20)
+    assert s2c.iloc[1]["payload"] == b"after the bomb"
+    rows = r.violations[r.violations["rule"] == "message.too-big"]
+    assert rows[["direction", "packet"]].values.tolist() == [["s2c", pkts[-1]]]
+    assert "ratio" in rows.iloc[0]["message"] and "cap" in rows.iloc[0]["message"]
+
+
+def test_many_final_blocks_in_one_message_do_not_recurse(tmp_path: Path) -> None:
+    conv = _conv()
+    conv.ws_upgrade(extensions=PMD, response_extensions=PMD)
+    # 5000 complete DEFLATE streams (each "a" with BFINAL set) in one message.
+    one = zlib.compressobj(6, zlib.DEFLATED, -15)
+    block = one.compress(b"a") + one.flush()
+    conv.send("s2c", ws_frame(1, block * 5000, rsv1=True))
+    _close(conv)
+    r = _analyze(conv, tmp_path)
+    assert list(_data(r, "s2c")["payload"]) == [b"a" * 5000]

@@ -77,14 +77,19 @@ class CaptureRun:
 
 
 def iter_records(path: str | os.PathLike[str], *, tables: Iterable[str] = TABLES,
-                 limits: DecoderLimits | None = None, jobs: int = 1) -> Iterator[Record]:
+                 limits: DecoderLimits | None = None, jobs: int = 1,
+                 max_buffered: int = 8 << 20,
+                 max_connections: int = 100_000) -> Iterator[Record]:
     """Stream ``(table, row)`` records of a capture without building tables.
 
     ``table`` is ``"connection"``, ``"message"``, ``"frame"`` or ``"violation"``;
     rows are dicts with the OUTPUTS.md columns (messages carry ``payload`` bytes).
-    Messages come as they complete; a connection's row when it ends.
+    Messages come as they complete; a connection's row when it ends.  ``limits``,
+    ``max_buffered`` (out-of-order bytes per TCP direction) and ``max_connections``
+    bound resources (README, Limits); ``jobs`` > 1 decodes in that many processes.
     """
-    options = Options(tables=frozenset(tables), limits=limits or DecoderLimits())
+    options = Options(tables=frozenset(tables), limits=limits or DecoderLimits(),
+                      max_buffered=max_buffered, max_connections=max_connections)
     yield from CaptureRun(path, options, jobs)
 
 
@@ -114,7 +119,8 @@ class AnalysisResult:
 
 def analyze(path: str | os.PathLike[str], *, payloads: PayloadMode = "full",
             preview_bytes: int = 64, limits: DecoderLimits | None = None,
-            jobs: int = 1) -> AnalysisResult:
+            jobs: int = 1, max_buffered: int = 8 << 20,
+            max_connections: int = 100_000) -> AnalysisResult:
     """Decode a capture into DataFrames (``connections``, ``messages``, ``frames``,
     ``violations``).
 
@@ -126,7 +132,8 @@ def analyze(path: str | os.PathLike[str], *, payloads: PayloadMode = "full",
     import pandas as pd
 
     rows: dict[str, list[dict[str, Any]]] = {t: [] for t in TABLES}
-    run = CaptureRun(path, Options(limits=limits or DecoderLimits()), jobs)
+    run = CaptureRun(path, Options(limits=limits or DecoderLimits(), max_buffered=max_buffered,
+                                   max_connections=max_connections), jobs)
     for table, row in run:
         if table == "message" and payloads != "full":
             keep = preview_bytes if payloads == "preview" else 0

@@ -93,6 +93,41 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-j", "--jobs", type=_jobs, default=1, metavar="N",
                    help="decode in N processes, connections split by flow (same output, "
                         "same order; default 1)")
+    g = p.add_argument_group(
+        "limits", "Resource limits for hostile or huge captures; the defaults never bother "
+        "normal traffic.  Sizes take K, M or G suffixes.  What a limit drops is reported "
+        "(message.too-big, capture.limit rows).")
+    g.add_argument("--limit-message", type=_size, default=64 << 20, metavar="BYTES",
+                   help="payload bytes kept per message (default 64M); longer messages are "
+                        "counted with their true length and cut (truncated)")
+    g.add_argument("--limit-inflate", type=_size, default=1 << 30, metavar="BYTES",
+                   help="bytes inflated per compressed message before inflating stops "
+                        "(decompression bombs; default 1G)")
+    g.add_argument("--limit-buffer", type=_size, default=8 << 20, metavar="BYTES",
+                   help="out-of-order TCP bytes buffered per direction (default 8M); beyond "
+                        "it the missing bytes become a gap")
+    g.add_argument("--limit-connections", type=_positive_int, default=100_000, metavar="N",
+                   help="TCP connections tracked at once (default 100000); the longest idle "
+                        "one is ended beyond it")
+    g.add_argument("--limit-http-head", type=_size, default=64 << 10, metavar="BYTES",
+                   help="longest HTTP request/response head followed (default 64K)")
+
+
+_SUFFIXES = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+
+
+def _size(text: str) -> int:
+    t = text.strip().upper().removesuffix("B").removesuffix("I")
+    unit = t[-1:] if t[-1:] in _SUFFIXES else ""
+    number = t[: len(t) - len(unit)]
+    try:
+        value = int(float(number) * _SUFFIXES[unit])
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a size (examples: 65536, 64K, 8M, 1G)") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be more than 0")
+    return value
 
 
 def _jobs(text: str) -> int:
@@ -146,7 +181,6 @@ def main(argv: list[str] | None = None) -> int:
         return _rules(args.format)
     from wsanalyze.analysis import CaptureRun
     from wsanalyze.parallel import WorkerError
-    from wsanalyze.pipeline import Options
     from wsanalyze.sources.records import CaptureError
 
     if args.command == "summary":
@@ -154,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         tables = frozenset((TABLE_COMMANDS[args.command][0],))
     try:
-        run = CaptureRun(args.capture, Options(tables=tables), args.jobs)
+        run = CaptureRun(args.capture, _options(args, tables), args.jobs)
     except CaptureError as exc:
         print(f"wsanalyze: error: {exc}", file=sys.stderr)
         return 1
@@ -182,6 +216,16 @@ def main(argv: list[str] | None = None) -> int:
     for warning in run.warnings if args.command != "summary" else []:
         print(f"wsanalyze: warning: {warning}", file=sys.stderr)
     return 0
+
+
+def _options(args: argparse.Namespace, tables: frozenset[str]) -> Any:
+    from wsanalyze.pipeline import Options
+    from wsanalyze.websocket.decoder import DecoderLimits
+
+    limits = DecoderLimits(max_payload=args.limit_message, max_inflate=args.limit_inflate,
+                           max_http_head=args.limit_http_head)
+    return Options(limits=limits, tables=tables, max_buffered=args.limit_buffer,
+                   max_connections=args.limit_connections)
 
 
 def _summary(run: Any, progress: _Progress) -> None:

@@ -78,7 +78,11 @@ class DecoderLimits:
     """Resource limits of one connection's decoder (see README, Limits)."""
 
     max_payload: int = 64 << 20
-    """Payload bytes kept per message; beyond it the payload is cut (``truncated``)."""
+    """Payload bytes kept per message; beyond it the payload is cut (``truncated``)
+    and a ``message.too-big`` row is written."""
+    max_inflate: int = 1 << 30
+    """Inflated bytes per message after which inflating stops (decompression bombs);
+    later messages of that direction may then lack compression history."""
     max_http_head: int = MAX_HEAD
     max_scan_buffer: int = 1 << 20
 
@@ -664,7 +668,7 @@ class ConnectionDecoder:
             if info.deflate:
                 is_client = side is client
                 side.inflater = MessageInflater(
-                    self.limits.max_payload,
+                    self.limits.max_payload, max_inflate=self.limits.max_inflate,
                     no_context_takeover=params.no_context_takeover(is_client),
                     window_bits=params.window_bits(is_client))
         self._pump(server)
@@ -801,7 +805,8 @@ class ConnectionDecoder:
             self._violation("capture.mid-stream", side.ws_dir, ts, packet, note,
                             stream_offset=offset - side.ws_base)
             if side.inflater is None and self.info.deflate:
-                side.inflater = MessageInflater(self.limits.max_payload)
+                side.inflater = MessageInflater(self.limits.max_payload,
+                                                max_inflate=self.limits.max_inflate)
                 side.inflater.lose_history()
         elif reason == "garbage":
             self._violation("frame.resynchronised", side.ws_dir, ts, packet,
@@ -1024,7 +1029,8 @@ class ConnectionDecoder:
         info.deflate = True
         for s in self._sides:
             if s.inflater is None:
-                s.inflater = MessageInflater(self.limits.max_payload)
+                s.inflater = MessageInflater(self.limits.max_payload,
+                                             max_inflate=self.limits.max_inflate)
                 s.inflater.lose_history()
         return True
 
@@ -1135,9 +1141,13 @@ class ConnectionDecoder:
         else:
             payload = msg.parts[0] if len(msg.parts) == 1 else b"".join(msg.parts)
         truncated = len(payload) < length
-        if length > self.limits.max_payload:
+        capped = msg.compressed and side.inflater is not None and side.inflater.capped
+        if length > self.limits.max_payload or capped:
             ratio = (f", inflated from {msg.raw_length} bytes "
                      f"(ratio {length / max(1, msg.raw_length):.0f}:1)") if msg.compressed else ""
+            if capped:
+                ratio += (f"; inflating stopped at the {self.limits.max_inflate}-byte cap "
+                          "(decompression bomb?)")
             self._violation("message.too-big", direction, ts, packet,
                             f"{msg.type} message ending in packet {packet} is {length} bytes"
                             f"{ratio}, over the {self.limits.max_payload}-byte limit; its "

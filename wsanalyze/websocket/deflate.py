@@ -36,8 +36,11 @@ class MessageInflater:
     """
 
     def __init__(self, max_keep: int, *, no_context_takeover: bool = False,
-                 window_bits: int = 15) -> None:
+                 window_bits: int = 15, max_inflate: int = 1 << 30) -> None:
         self.max_keep = max_keep
+        self.max_inflate = max_inflate
+        self.capped = False
+        """This message reached ``max_inflate``: inflating stopped (a bomb)."""
         self.no_context_takeover = no_context_takeover
         self.window_bits = window_bits
         self._check = no_context_takeover or window_bits < 15
@@ -68,6 +71,7 @@ class MessageInflater:
         self.history_lost = True
 
     def begin(self) -> None:
+        self.capped = False
         self._raw = []
         self.violation = None
         self._parts = []
@@ -78,28 +82,34 @@ class MessageInflater:
 
     def feed(self, data: bytes) -> None:
         """Inflate a piece of the compressed message."""
-        if self.error is not None or not data:
+        if self.error is not None or self.capped or not data:
             return
         if self._check:
             self._raw.append(data)
-        if self._d is None:
-            self._d = zlib.decompressobj(-15)
-            self._known = 0
-        d = self._d
-        try:
-            out = d.decompress(data, _STEP)
-            self._take(out)
-            while d.unconsumed_tail:
-                out = d.decompress(d.unconsumed_tail, _STEP)
-                self._take(out)
-            if d.eof:
-                # A block with BFINAL set ended the DEFLATE stream (RFC 7692 §7.2.3.4);
-                # what follows starts a new stream with an empty window.
-                rest = d.unused_data
-                self._d = None
-                self.feed(rest)
-        except zlib.error as exc:
-            self._fail(str(exc))
+        while data:
+            if self._d is None:
+                self._d = zlib.decompressobj(-15)
+                self._known = 0
+            d = self._d
+            try:
+                while True:
+                    out = d.decompress(data, _STEP)
+                    data = d.unconsumed_tail
+                    self._take(out)
+                    if self.capped:
+                        return
+                    # A full step may leave output pending inside zlib: ask again.
+                    if d.eof or (not data and len(out) < _STEP):
+                        break
+            except zlib.error as exc:
+                self._fail(str(exc))
+                return
+            if not d.eof:
+                return
+            # A block with BFINAL set ended the DEFLATE stream (RFC 7692 §7.2.3.4);
+            # what follows starts a new stream with an empty window.
+            data = d.unused_data
+            self._d = None
 
     def end(self) -> bytes:
         """Finish the message (appending 00 00 ff ff) and return the kept output."""
@@ -117,7 +127,8 @@ class MessageInflater:
         """Re-inflate the message as the agreed parameters allow a receiver to."""
         raw = b"".join(self._raw) + TAIL
         self._raw = []
-        complete = self.error is None and not self.history_lost and len(payload) == self.total
+        complete = self.error is None and not self.history_lost and len(payload) == self.total \
+            and not self.capped
         if complete and self.no_context_takeover:
             try:
                 zlib.decompressobj(-15).decompress(raw)
@@ -148,6 +159,10 @@ class MessageInflater:
             return
         self.total += n
         self._known += n
+        if self.total >= self.max_inflate:
+            # A decompression bomb: stop here.  The window is incomplete from now on.
+            self.capped = True
+            self.lose_history()
         if self._kept < self.max_keep:
             if self._kept + n > self.max_keep:
                 out = out[: self.max_keep - self._kept]
