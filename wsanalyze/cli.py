@@ -81,18 +81,41 @@ def build_parser() -> argparse.ArgumentParser:
                             "(truncated is then true); default: whole payloads")
         _common(p)
 
+    p = sub.add_parser(
+        "live", help="capture on an interface and stream records as they complete",
+        description="Sniff an interface (root or CAP_NET_RAW needed) and write records as "
+        "messages complete, until --count packets, --duration seconds or Ctrl-C.",
+        epilog="examples:\n  wsanalyze live -i lo -f 'tcp port 8765' --format jsonl\n"
+               "  wsanalyze live -i any --table violations --duration 60",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-i", "--interface", required=True, help="interface name, e.g. lo, eth0, any")
+    p.add_argument("-f", "--filter", default="tcp", metavar="BPF",
+                   help="capture filter in tcpdump syntax (default: tcp)")
+    p.add_argument("-c", "--count", type=_positive_int, metavar="N",
+                   help="stop after N packets")
+    p.add_argument("-d", "--duration", type=float, metavar="SECONDS",
+                   help="stop after SECONDS")
+    p.add_argument("--table", choices=("messages", "violations", "frames", "connections"),
+                   default="messages", help="which records to write (default messages)")
+    p.add_argument("--format", choices=("table", "jsonl", "csv"), default="table")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE")
+    p.add_argument("--max-payload", type=_positive_int, metavar="N",
+                   help="keep only the first N bytes of each payload in the output")
+    _common(p, jobs=False)
+
     p = sub.add_parser("rules", help="list the violation rules (id, severity, RFC section)",
                        description="The catalog of violation rules wsanalyze reports.")
     p.add_argument("--format", "-f", choices=("table", "jsonl"), default="table")
     return parser
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def _common(p: argparse.ArgumentParser, *, jobs: bool = True) -> None:
     p.add_argument("-q", "--quiet", action="store_true",
                    help="no progress line on standard error")
-    p.add_argument("-j", "--jobs", type=_jobs, default=1, metavar="N",
-                   help="decode in N processes, connections split by flow (same output, "
-                        "same order; default 1)")
+    if jobs:
+        p.add_argument("-j", "--jobs", type=_jobs, default=1, metavar="N",
+                       help="decode in N processes, connections split by flow (same "
+                            "output, same order; default 1)")
     g = p.add_argument_group(
         "limits", "Resource limits for hostile or huge captures; the defaults never bother "
         "normal traffic.  Sizes take K, M or G suffixes.  What a limit drops is reported "
@@ -179,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "rules":
         return _rules(args.format)
+    if args.command == "live":
+        return _live(args)
     from wsanalyze.analysis import CaptureRun
     from wsanalyze.parallel import WorkerError
     from wsanalyze.sources.records import CaptureError
@@ -266,6 +291,53 @@ def _table(run: Any, args: argparse.Namespace, progress: _Progress) -> int:
             stream.close()
         elif stream is sys.stdout:
             sys.stdout.flush()
+    return 0
+
+
+def _live(args: argparse.Namespace) -> int:
+    from wsanalyze.output.writers import make_writer
+    from wsanalyze.pipeline import Analyzer
+    from wsanalyze.sources.live import LiveCapture
+    from wsanalyze.sources.records import CaptureError
+
+    table = TABLE_COMMANDS[args.table][0]
+    try:
+        capture = LiveCapture(args.interface, bpf_filter=args.filter, count=args.count,
+                              duration=args.duration)
+    except CaptureError as exc:
+        print(f"wsanalyze: error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        stream = _open_output(args.output)
+    except OSError as exc:
+        print(f"wsanalyze: error: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+        return 1
+    writer = make_writer(args.format, table, stream, None, args.max_payload)
+    analyzer = Analyzer(_options(args, frozenset((table,))))
+
+    def write(records: list) -> None:
+        for kind, row in records:
+            if kind == table:
+                writer.write(row)
+        if records:
+            stream.flush()  # live: each record as soon as it is known
+
+    try:
+        for pkt in capture:
+            write(analyzer.feed(pkt))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        try:
+            write(analyzer.finish())
+            writer.close()
+            if stream is not sys.stdout:
+                stream.close()
+        except BrokenPipeError:
+            sys.stderr.close()
+    if not args.quiet:
+        print(f"wsanalyze: captured {capture.packets_read} packets on {args.interface}",
+              file=sys.stderr)
     return 0
 
 
