@@ -223,8 +223,9 @@ class ConnectionDecoder:
             side.buf_off = offset
         side.chunks.append((offset, offset + len(data), packet, ts))
         if side.mode == _WS and not side.buf:
-            # The common case: parse straight from the packet's bytes, no copy.
-            self._parse_frames(side, data)
+            # The common case: parse straight from the packet's bytes, no copy; every
+            # byte of them is in this packet.
+            self._parse_frames(side, data, (packet, ts))
         else:
             side.buf += data
             self._pump(side)
@@ -861,11 +862,14 @@ class ConnectionDecoder:
         side.chunks.clear()
         self._enter_scan(side, "gap")
 
-    def _parse_frames(self, side: _Side, buf: bytes | bytearray) -> None:
-        """Frames from ``buf`` (``side.buf``, or a packet's bytes when that is empty);
-        what is left, an incomplete header, stays in ``side.buf``."""
+    def _parse_frames(self, side: _Side, buf: bytes | bytearray,
+                      here: tuple[int, float] | None = None) -> None:
+        """Frames from ``buf`` (``side.buf``, or a packet's bytes when that is empty,
+        then ``here`` is that packet's number and timestamp); what is left, an
+        incomplete header, stays in ``side.buf``."""
         pos = 0
         size = len(buf)
+        locate = self._locate
         while True:
             if side.hdr is None:
                 h = parse_header(buf, pos)
@@ -877,10 +881,10 @@ class ConnectionDecoder:
                         side.buf += buf
                     self._lost_framing(side, h, pos)
                     return
-                self._frame_start(side, h, side.buf_off + pos)
+                self._frame_start(side, h, side.buf_off + pos, here)
                 pos += h.header_length
                 if h.length == 0:
-                    packet, ts = self._locate(side, side.buf_off + pos - 1)
+                    packet, ts = here or locate(side, side.buf_off + pos - 1)
                     self._frame_done(side, ts, packet)
                     continue
             take = size - pos
@@ -892,7 +896,7 @@ class ConnectionDecoder:
             pos += take
             self._payload(side, piece)
             if side.f_left == 0:
-                packet, ts = self._locate(side, side.buf_off + pos - 1)
+                packet, ts = here or locate(side, side.buf_off + pos - 1)
                 self._frame_done(side, ts, packet)
         if buf is side.buf:
             if pos:
@@ -922,8 +926,9 @@ class ConnectionDecoder:
         self._enter_scan(side, "garbage")
         self._pump(side)
 
-    def _frame_start(self, side: _Side, h: FrameHeader, offset: int) -> None:
-        packet, ts = self._locate(side, offset)
+    def _frame_start(self, side: _Side, h: FrameHeader, offset: int,
+                     here: tuple[int, float] | None = None) -> None:
+        packet, ts = here or self._locate(side, offset)
         side.hdr = h
         side.f_index = self._frame_count
         self._frame_count += 1
