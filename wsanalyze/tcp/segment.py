@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 FIN = 0x01
 SYN = 0x02
@@ -11,8 +11,7 @@ PSH = 0x08
 ACK = 0x10
 
 
-@dataclass(slots=True)
-class TcpSegment:
+class TcpSegment(NamedTuple):
     src: bytes
     """Source IP address, packed (4 or 16 bytes)."""
     sport: int
