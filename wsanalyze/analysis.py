@@ -103,6 +103,43 @@ class AnalysisResult:
     violations: pd.DataFrame
     warnings: list[str] = field(default_factory=list)
     path: str = ""
+    first_ts: float | None = None
+    """Timestamp of the capture's first packet (plots count time from it)."""
+
+    @property
+    def compression(self) -> pd.DataFrame:
+        """Compression per connection and direction, with estimates for connections
+        that did not compress (see :func:`wsanalyze.metrics.compression_table`)."""
+        from wsanalyze.metrics import compression_table
+
+        return compression_table(self)
+
+    @property
+    def latency(self) -> pd.DataFrame:
+        """Latency per connection: TCP connect, handshake, ping RTT, request →
+        response, transfer time, idle gaps (see :func:`wsanalyze.metrics.latency_table`;
+        the pair tables are :attr:`ping_pairs`, :meth:`request_pairs`, :attr:`idle_gaps`)."""
+        from wsanalyze.metrics import latency_table
+
+        return latency_table(self)
+
+    @property
+    def ping_pairs(self) -> pd.DataFrame:
+        from wsanalyze.metrics import ping_pairs
+
+        return ping_pairs(self)
+
+    def request_pairs(self, key: Any = None) -> pd.DataFrame:
+        """Request → response pairs, by JSON id or ``key(row)``, else next message."""
+        from wsanalyze.metrics import request_pairs
+
+        return request_pairs(self, key=key)
+
+    @property
+    def idle_gaps(self) -> pd.DataFrame:
+        from wsanalyze.metrics import idle_gaps
+
+        return idle_gaps(self)
 
     def violation_frame(self, row: Any) -> dict[str, Any] | None:
         """The frames row a violation points at (``row`` is a violations row or its
@@ -156,5 +193,10 @@ def analyze(path: str | os.PathLike[str], *, payloads: PayloadMode = "full",
                 df[name] = col.astype(object).where(col.notna(), None)
         return df
 
-    return AnalysisResult(frame("connection"), frame("message"), frame("frame"),
-                          frame("violation"), run.warnings, run.path)
+    result = AnalysisResult(frame("connection"), frame("message"), frame("frame"),
+                            frame("violation"), run.warnings, run.path, run.first_ts)
+    from wsanalyze.metrics import message_compression
+
+    # Per-message compression figures as extra columns (OUTPUTS.md allows additions).
+    result.messages = result.messages.join(message_compression(result))
+    return result

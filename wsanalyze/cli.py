@@ -103,6 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep only the first N bytes of each payload in the output")
     _common(p, jobs=False)
 
+    from wsanalyze import plot_command
+
+    plot_command.register(sub)
+
     p = sub.add_parser("rules", help="list the violation rules (id, severity, RFC section)",
                        description="The catalog of violation rules wsanalyze reports.")
     p.add_argument("--format", "-f", choices=("table", "jsonl"), default="table")
@@ -204,6 +208,10 @@ def main(argv: list[str] | None = None) -> int:
         return _rules(args.format)
     if args.command == "live":
         return _live(args)
+    if args.command == "plot":
+        from wsanalyze import plot_command
+
+        return plot_command.run(args)
     from wsanalyze.analysis import CaptureRun
     from wsanalyze.parallel import WorkerError
     from wsanalyze.sources.records import CaptureError
