@@ -26,6 +26,9 @@ class Summary:
 
     def __init__(self) -> None:
         self.conns: dict[int, _ConnStats] = {}
+        """Statistics of connections still open."""
+        self.blocks: dict[int, str] = {}
+        """The rendered text of connections that ended (memory: a line or so each)."""
         self.total_violations: Counter[str] = Counter()
 
     def _stats(self, conn: int) -> _ConnStats:
@@ -48,7 +51,10 @@ class Summary:
             if not row["complete"]:
                 s.incomplete += 1
         elif table == "connection":
-            self._stats(row["connection"]).row = row
+            # A connection's row comes last: render it now and keep only the text.
+            stats = self.conns.pop(row["connection"], None) or _ConnStats()
+            stats.row = row
+            self.blocks[row["connection"]] = "\n".join(self._block(row["connection"], stats))
         elif table == "violation":
             self._stats(row["connection"]).violations[(row["severity"], row["rule"])] += 1
             self.total_violations[row["severity"]] += 1
@@ -59,42 +65,49 @@ class Summary:
         span = (last_ts - first_ts) if first_ts is not None and last_ts is not None else 0.0
         start = (datetime.fromtimestamp(first_ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
                  if first_ts is not None else "-")
+        ids = sorted(set(self.blocks) | set(self.conns))
         lines.append(f"{path}: {packets} packets, {span:.3f} s from {start}, "
-                     f"{len(self.conns)} WebSocket connection(s)")
+                     f"{len(ids)} WebSocket connection(s)")
         sev = self.total_violations
         lines.append(f"violations: {sev['error']} error, {sev['warning']} warning, "
                      f"{sev['info']} info")
-        for conn_id in sorted(self.conns):
-            s = self.conns[conn_id]
-            row = s.row or {}
+        for conn_id in ids:
             lines.append("")
-            lines.append(f"connection {conn_id}: {row.get('client', '?')} → "
-                         f"{row.get('server', '?')}  {row.get('path') or ''}".rstrip())
-            hs = row.get("handshake", "?")
-            rtt = row.get("handshake_rtt")
-            lines.append(f"  handshake {hs}" + (f" ({rtt * 1000:.1f} ms)" if rtt is not None
-                                                else "")
-                         + f"; end {row.get('end', '?')}"
-                         + (f"; close {row['close_code']} {row.get('close_reason') or ''}"
-                            .rstrip() if row.get("close_code") is not None else ""))
-            if row.get("subprotocol") or row.get("extensions"):
-                lines.append(f"  subprotocol {row.get('subprotocol') or '-'}; "
-                             f"extensions {row.get('extensions') or '-'}")
-            for d in ("c2s", "s2c"):
-                counts = ", ".join(f"{n} {t}" for (dd, t), n in sorted(s.types.items())
-                                   if dd == d)
-                nbytes = row.get(f"bytes_{d}", 0)
-                lines.append(f"  {d}: {counts or 'no messages'}; {nbytes} bytes on the wire")
-            if s.compressed:
-                ratio = s.raw / s.inflated if s.inflated else 0.0
-                lines.append(f"  compression: {s.compressed}/{s.data_messages} data messages "
-                             f"compressed, {s.raw} → {s.inflated} bytes (ratio {ratio:.2f})")
-            if s.incomplete:
-                lines.append(f"  incomplete messages: {s.incomplete}")
-            if s.violations:
-                parts = ", ".join(f"{rule} ×{n}" for (_, rule), n in
-                                  sorted(s.violations.items()))
-                lines.append(f"  violations: {parts}")
+            block = self.blocks.get(conn_id)
+            lines.extend([block] if block is not None else
+                         self._block(conn_id, self.conns[conn_id]))
         for w in warnings:
             lines.append(f"warning: {w}")
         return "\n".join(lines) + "\n"
+
+    def _block(self, conn_id: int, s: _ConnStats) -> list[str]:
+        row = s.row or {}
+        lines: list[str] = []
+        lines.append(f"connection {conn_id}: {row.get('client', '?')} → "
+                     f"{row.get('server', '?')}  {row.get('path') or ''}".rstrip())
+        hs = row.get("handshake", "?")
+        rtt = row.get("handshake_rtt")
+        lines.append(f"  handshake {hs}" + (f" ({rtt * 1000:.1f} ms)" if rtt is not None
+                                            else "")
+                     + f"; end {row.get('end', '?')}"
+                     + (f"; close {row['close_code']} {row.get('close_reason') or ''}"
+                        .rstrip() if row.get("close_code") is not None else ""))
+        if row.get("subprotocol") or row.get("extensions"):
+            lines.append(f"  subprotocol {row.get('subprotocol') or '-'}; "
+                         f"extensions {row.get('extensions') or '-'}")
+        for d in ("c2s", "s2c"):
+            counts = ", ".join(f"{n} {t}" for (dd, t), n in sorted(s.types.items())
+                               if dd == d)
+            nbytes = row.get(f"bytes_{d}", 0)
+            lines.append(f"  {d}: {counts or 'no messages'}; {nbytes} bytes on the wire")
+        if s.compressed:
+            ratio = s.raw / s.inflated if s.inflated else 0.0
+            lines.append(f"  compression: {s.compressed}/{s.data_messages} data messages "
+                         f"compressed, {s.raw} → {s.inflated} bytes (ratio {ratio:.2f})")
+        if s.incomplete:
+            lines.append(f"  incomplete messages: {s.incomplete}")
+        if s.violations:
+            parts = ", ".join(f"{rule} ×{n}" for (_, rule), n in
+                              sorted(s.violations.items()))
+            lines.append(f"  violations: {parts}")
+        return lines
