@@ -50,7 +50,7 @@ from wsanalyze.websocket.handshake import (
     parse_extensions,
     parse_head,
 )
-from wsanalyze.websocket.scan import NEED_MORE, ScanResult, find_frame_boundary
+from wsanalyze.websocket.scan import Scanner, ScanResult
 
 # Per-direction parser modes.
 _START = "start"  # nothing seen yet
@@ -177,9 +177,10 @@ class _Side:
         self.masked: bool | None = None
         self.skipped = 0
         self.scan_reason = ""
-        self.synced = False
         self.late_response: tuple[HttpHead, float, int] | None = None
         """A 101 seen before its request (this is the client side)."""
+        self.scanner = Scanner()
+        self.synced = False
         """Frame boundaries and message state are known (no scan since the last data
         message started): only then are fragmentation rules checked."""
         self.frames_sent = 0
@@ -221,12 +222,20 @@ class ConnectionDecoder:
             return self._take()
         if not side.buf and not side.chunks:
             side.buf_off = offset
-        side.chunks.append((offset, offset + len(data), packet, ts))
+        chunk = (offset, offset + len(data), packet, ts)
         if side.mode == _WS and not side.buf:
             # The common case: parse straight from the packet's bytes, no copy; every
-            # byte of them is in this packet.
-            self._parse_frames(side, data, (packet, ts))
+            # byte of them is in this packet.  Its place in ``chunks`` is needed only
+            # if a frame goes on into later packets.
+            if side.hdr is not None:
+                side.chunks.append(chunk)
+                self._parse_frames(side, data, (packet, ts))
+            else:
+                self._parse_frames(side, data, (packet, ts))
+                if side.buf or side.hdr is not None:
+                    side.chunks.append(chunk)
         else:
+            side.chunks.append(chunk)
             side.buf += data
             self._pump(side)
         return self._take()
@@ -746,6 +755,7 @@ class ConnectionDecoder:
 
     # ------------------------------------------------------------- frames
     def _enter_scan(self, side: _Side, reason: str) -> None:
+        side.scanner.reset()
         side.mode = _SCAN
         side.synced = False
         side.scan_reason = reason
@@ -765,14 +775,14 @@ class ConnectionDecoder:
         base = side.buf_off
         starts = frozenset(s - base for s, _, _, _ in side.chunks if s >= base)
         ends = frozenset(e - base for _, e, _, _ in side.chunks if e > base)
-        result, first = find_frame_boundary(side.buf, masked=known_masked, rsv1_ok=rsv1_ok,
-                                            starts=starts, ends=ends, final=final)
-        if isinstance(result, ScanResult):
-            skipped = result.offset
-            self._start_frames_at(side, result, skipped)
+        result = side.scanner.scan(side.buf, base, masked=known_masked, rsv1_ok=rsv1_ok,
+                                   starts=starts, ends=ends, final=final)
+        if result is not None:
+            self._start_frames_at(side, result, result.offset)
             return
         # Drop what can no longer start a frame; bound what is kept.
-        drop = first if result == NEED_MORE else len(side.buf)
+        first = side.scanner.first_pending(base)
+        drop = len(side.buf) if first is None else first - base
         if len(side.buf) - drop > self.limits.max_scan_buffer:
             drop = len(side.buf) - self.limits.max_scan_buffer
         side.skipped += drop
@@ -879,8 +889,17 @@ class ConnectionDecoder:
                                               (h.rsv2 or h.rsv3)):
                     if buf is not side.buf:
                         side.buf += buf
+                        if here is not None and (not side.chunks or
+                                                 side.chunks[-1][2] != here[0]):
+                            side.chunks.append((side.buf_off, side.buf_off + size, *here))
                     self._lost_framing(side, h, pos)
                     return
+                end = pos + h.header_length + h.length
+                if here is not None and end <= size and h.fin and self._is_plain(side, h):
+                    # The common case: a whole message or control frame in this packet.
+                    self._whole_message(side, h, buf, pos, end, here)
+                    pos = end
+                    continue
                 self._frame_start(side, h, side.buf_off + pos, here)
                 pos += h.header_length
                 if h.length == 0:
@@ -906,6 +925,47 @@ class ConnectionDecoder:
         if pos:
             side.buf_off += pos
             self._prune_chunks(side)
+
+    def _is_plain(self, side: _Side, h: FrameHeader) -> bool:
+        """A final frame that breaks no rule and needs no reassembly: a text or
+        binary message when none is in progress, or a control frame."""
+        op = h.opcode
+        if h.masked != side.masked or h.rsv2 or h.rsv3 or not h.minimal_length or \
+                side.close_sent or h.length > self.limits.max_payload:
+            return False
+        if op in (OP_TEXT, OP_BINARY):
+            return side.msg is None and (not h.rsv1 or self.info.deflate)
+        return OP_CLOSE <= op <= OP_PONG and h.length <= 125 and not h.rsv1
+
+    def _whole_message(self, side: _Side, h: FrameHeader, buf: bytes | bytearray, pos: int,
+                       end: int, here: tuple[int, float]) -> None:
+        """Decode a frame that is a whole message, as _frame_start, _payload and
+        _frame_done would, without their per-piece bookkeeping."""
+        packet, ts = here
+        op = h.opcode
+        index = self._frame_count
+        self._frame_count = index + 1
+        side.frames_sent += 1
+        self.info.bytes[side.ws_dir] += end - pos  # type: ignore[index]
+        payload = bytes(buf[pos + h.header_length:end])
+        if h.mask_key is not None:
+            payload = unmask(payload, h.mask_key)
+        inflater = side.inflater
+        compressed = h.rsv1 and inflater is not None
+        msg = _Message(op, opcode_name(op), ts, h.rsv1)
+        msg.frames.append((index, ts, packet, h, side.buf_off + pos))
+        msg.wire_bytes = end - pos
+        msg.raw_length = h.length
+        msg.last_ts = ts
+        msg.last_packet = packet
+        if op <= OP_BINARY:
+            side.synced = True
+        if compressed:
+            inflater.whole(payload)  # type: ignore[union-attr]
+        elif not h.rsv1:
+            msg.parts.append(payload)
+            msg.kept = h.length
+        self._emit_message(side, msg, ts, packet)
 
     def _lost_framing(self, side: _Side, h: FrameHeader, pos: int) -> None:
         """The bytes at ``pos`` cannot be a frame a peer meant: report the header's

@@ -49,6 +49,7 @@ class MessageInflater:
         """The last 2**window_bits bytes inflated, for the window check."""
         self.violation: tuple[str, str] | None = None
         """(rule, detail) when the message broke the agreed parameters."""
+        self._tail_fed = False
         self._d: zlib._Decompress | None = None
         self._known = 0
         """Bytes output since ``_d`` was created: its usable history."""
@@ -111,9 +112,19 @@ class MessageInflater:
             data = d.unused_data
             self._d = None
 
+    def whole(self, data: bytes) -> None:
+        """:meth:`begin` and :meth:`feed` for a message in one piece, tail included:
+        one zlib call instead of two.  Finish with ``end(tail_fed=True)``."""
+        self.begin()
+        self.feed(data + TAIL)
+        self._tail_fed = True
+
     def end(self) -> bytes:
         """Finish the message (appending 00 00 ff ff) and return the kept output."""
-        self.feed(TAIL)
+        if self._tail_fed:
+            self._tail_fed = False
+        else:
+            self.feed(TAIL)
         if self._known >= WINDOW and self.error is None:
             # The window now holds only bytes we inflated ourselves.
             self.history_lost = False
@@ -137,7 +148,7 @@ class MessageInflater:
                                   "although the sender agreed to no context takeover")
         if complete and self.violation is None and self.window_bits < 15:
             history = b"" if self.no_context_takeover else self._history
-            distance = _window_ok(raw, self.window_bits, history)
+            distance = _window_ok(raw, self.window_bits, history, self.total)
             if distance is not None:
                 self.violation = (WINDOW_EXCEEDED, f"it refers back about {distance} bytes, "
                                   f"beyond the agreed window of {1 << self.window_bits} "
@@ -178,22 +189,25 @@ class MessageInflater:
         self.lose_history(by_capture=False)
 
 
-def _window_ok(raw: bytes, bits: int, history: bytes) -> int | None:
-    """Inflate ``raw`` with a 2**bits window; None if it fits, else a distance hint.
+def _window_ok(raw: bytes, bits: int, history: bytes, total: int) -> int | None:
+    """Inflate ``raw`` (``total`` bytes once inflated) with a 2**bits window; None
+    if it fits, else a distance hint.
 
     zlib only rejects a distance that reaches beyond its window *and* beyond
     the output of the current call, so output is taken in small steps: a
-    reference more than ``step`` bytes beyond the window is always caught.
+    reference more than ``step`` bytes beyond the window is always caught.  The
+    step grows with big messages so that the check stays within 4096 calls.
     """
     size = 1 << bits
-    step = max(8, size >> 4)
+    step = max(8, size >> 4, total >> 12)
     d = zlib.decompressobj(-bits, zdict=history) if history else zlib.decompressobj(-bits)
     data = raw
     try:
         while True:
             out = d.decompress(data, step)
             data = d.unconsumed_tail
-            if not data and len(out) < step:
+            # After the end of a stream (BFINAL) zlib leaves the rest unconsumed.
+            if d.eof or (not data and len(out) < step):
                 return None
     except zlib.error:
         return size + step
