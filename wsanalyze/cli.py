@@ -217,7 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     from wsanalyze.sources.records import CaptureError
 
     if args.command == "summary":
-        tables = frozenset(("connection", "message", "violation"))
+        from wsanalyze.output.summary import Summary
+
+        tables = Summary.TABLES
     else:
         tables = frozenset((TABLE_COMMANDS[args.command][0],))
     try:

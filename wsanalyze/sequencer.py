@@ -210,8 +210,12 @@ class Sequencer:
                     "severity": r.severity, "reference": r.reference, "message": message,
                     "frame": ev.frame, "stream_offset": ev.stream_offset,
                 }))
-        elif ev == _END and "connection" in tables:
-            self._out.append(("connection", connection_record(conn)))
+        elif ev == _END:
+            if "connection" in tables:
+                self._out.append(("connection", connection_record(conn)))
+            if "connection-info" in tables:
+                self._out.append(("connection-info", {"row": connection_record(conn),
+                                                      "info": conn.info}))
 
 
 def message_record(conn: _Conn, ev: MessageEvent) -> dict[str, Any]:

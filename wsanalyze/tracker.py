@@ -27,6 +27,9 @@ from wsanalyze.websocket.decoder import ConnectionDecoder, DecoderLimits
 from wsanalyze.websocket.events import ViolationEvent
 
 TABLES = ("connection", "message", "frame", "violation")
+"""The tables of OUTPUTS.md.  ``"connection-info"`` may be asked for too: with
+each connection row, the decoder's ConnectionInfo (message counts by type and
+compression totals), which is what ``wsanalyze summary`` needs."""
 
 # Item kinds.
 START = 0
@@ -98,6 +101,7 @@ class Tracker:
                                   max_connections=self.options.max_connections)
         self._conns: dict[int, _Conn] = {}
         self._frames = "frame" in self.options.tables
+        self._messages = "message" in self.options.tables
         self._shard = shard
         self._jobs = jobs
         self._out: list[tuple] = []
@@ -142,7 +146,7 @@ class Tracker:
                     self._out.append((EVENTS, conn.key, _state(dec), events))
         elif type(ev) is ConnectionStarted:
             dec = ConnectionDecoder(syn_seen=ev.syn_seen, limits=self.options.limits,
-                                    frames=self._frames)
+                                    frames=self._frames, messages=self._messages)
             self._conns[ev.conn] = _Conn(ev.packet, dec, ev.ts)
             self._out.append((START, ev.packet, ev))
         elif type(ev) is StreamGap:

@@ -37,24 +37,26 @@ class Summary:
             stats = self.conns[conn] = _ConnStats()
         return stats
 
+    TABLES = frozenset(("connection-info", "violation"))
+    """What to ask the pipeline for: no message rows, the counts come with each
+    connection (ConnectionInfo)."""
+
     def add(self, record: Record) -> None:
         table, row = record
-        if table == "message":
-            s = self._stats(row["connection"])
-            s.types[(row["direction"], row["type"])] += 1
-            if row["type"] in ("text", "binary"):
-                s.data_messages += 1
-                if row["compressed"]:
-                    s.compressed += 1
-                    s.raw += row["raw_length"]
-                    s.inflated += row["length"]
-            if not row["complete"]:
-                s.incomplete += 1
-        elif table == "connection":
+        if table == "connection-info":
             # A connection's row comes last: render it now and keep only the text.
-            stats = self.conns.pop(row["connection"], None) or _ConnStats()
-            stats.row = row
-            self.blocks[row["connection"]] = "\n".join(self._block(row["connection"], stats))
+            conn = row["row"]["connection"]
+            info = row["info"]
+            stats = self.conns.pop(conn, None) or _ConnStats()
+            stats.row = row["row"]
+            if info is not None:
+                stats.types = info.types
+                stats.data_messages = sum(info.messages.values())
+                stats.compressed = info.compressed
+                stats.raw = info.compressed_raw
+                stats.inflated = info.compressed_inflated
+                stats.incomplete = info.incomplete
+            self.blocks[conn] = "\n".join(self._block(conn, stats))
         elif table == "violation":
             self._stats(row["connection"]).violations[(row["severity"], row["rule"])] += 1
             self.total_violations[row["severity"]] += 1

@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
 from wsanalyze.websocket.deflate import MessageInflater
@@ -109,6 +109,14 @@ class ConnectionInfo:
     end: str = "capture-ended"
     messages: dict[str, int] = field(default_factory=lambda: {"c2s": 0, "s2c": 0})
     bytes: dict[str, int] = field(default_factory=lambda: {"c2s": 0, "s2c": 0})
+    types: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """Rows of the messages table by (direction, type)."""
+    compressed: int = 0
+    """Compressed data messages, their bytes as carried and once inflated:"""
+    compressed_raw: int = 0
+    compressed_inflated: int = 0
+    incomplete: int = 0
+    """Messages with bytes lost to the capture."""
     detected: str | None = None
     """``"handshake"`` or ``"mid-stream"`` once WebSocket traffic is recognised."""
 
@@ -192,9 +200,11 @@ class ConnectionDecoder:
     """Decode one TCP connection; see the module docstring."""
 
     def __init__(self, *, syn_seen: bool, limits: DecoderLimits | None = None,
-                 frames: bool = True) -> None:
+                 frames: bool = True, messages: bool = True) -> None:
         self.limits = limits or DecoderLimits()
         self.want_frames = frames
+        self.want_messages = messages
+        """Emit MessageEvents (the connection's counts are kept either way)."""
         """Emit FrameEvents (skipped when nobody wants the frames table)."""
         self.syn_seen = syn_seen
         self.info = ConnectionInfo()
@@ -1236,8 +1246,16 @@ class ConnectionDecoder:
                 side.pings.append((payload, ts, packet, other.frames_sent))
         elif opcode == OP_PONG:
             self._on_pong(side, msg, payload, ts, packet)
+        info = self.info
+        info.types[(direction, msg.type)] += 1
         if opcode in (OP_TEXT, OP_BINARY, OP_CONTINUATION) or 3 <= opcode <= 7:
-            self.info.messages[direction] += 1
+            info.messages[direction] += 1
+            if msg.compressed:
+                info.compressed += 1
+                info.compressed_raw += msg.raw_length
+                info.compressed_inflated += length
+        if not msg.complete:
+            info.incomplete += 1
         first = msg.frames[0] if msg.frames else None
         if self.want_frames:
             base = side.ws_base or 0
@@ -1246,6 +1264,8 @@ class ConnectionDecoder:
                     direction, f_index, f_ts, f_packet, h.fin, h.rsv1, h.rsv2, h.rsv3,
                     h.opcode, h.masked, h.mask_key, h.header_length, h.length, f_off - base,
                     index))
+        if not self.want_messages:
+            return
         self._events.append(MessageEvent(
             direction, index, first[1] if first else msg.ts_start, ts, packet, msg.type, opcode,
             len(msg.frames), msg.compressed, msg.wire_bytes, msg.raw_length, length, payload,
