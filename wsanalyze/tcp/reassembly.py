@@ -664,6 +664,9 @@ class TcpReassembler:
         conn.open = False
         for h in conn.halves:
             h.fast = -1
+            # Stale heap entries may keep the object a while: drop its payload now.
+            h.recent.clear()
+            h.pending = []
         del self._open[conn.id]
         k0, k1 = conn.keys
         del self._halves[k0]
