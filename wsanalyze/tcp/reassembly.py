@@ -708,8 +708,10 @@ class TcpReassembler:
                     ts,
                     packet,
                     RULE_LIMIT,
+                    # The row belongs to this connection: its internal id means nothing
+                    # to the user (the tables number WebSocket connections only).
                     f"more than {self._max_connections} open connections; stopped tracking "
-                    f"connection {cid} (idle since packet {last})",
+                    f"this one, the longest idle (idle since packet {last})",
                 )
             )
             self._close(conn, "capture-ended", out, remember=False)

@@ -446,8 +446,7 @@ class ConnectionDecoder:
             if any(p.startswith(head) or head.startswith(p)
                    for p in (*_METHOD_PREFIXES, b"HTTP/1.")):
                 return False  # may still become an HTTP start line
-            side.mode = _SCAN
-            side.scan_reason = "mid-stream"
+            self._not_handshake(side)
             return True
         if head.startswith(_METHOD_PREFIXES) or head.startswith(b"HTTP/1."):
             side.mode = _HTTP
@@ -456,17 +455,34 @@ class ConnectionDecoder:
             side.mode = _DEAD
             self.not_websocket = True
         else:
-            side.mode = _SCAN
-            side.scan_reason = "mid-stream"
+            self._not_handshake(side)
         return True
+
+    def _not_handshake(self, side: _Side) -> None:
+        """The first bytes of a direction are not HTTP.  If the stream's start was
+        captured (SYN seen), this is not WebSocket: RFC 6455 §4 starts every
+        connection with the HTTP handshake.  Otherwise look for frames."""
+        if self.syn_seen and side.buf_off == 0 and not self.is_websocket:
+            side.mode = _DEAD
+            self.not_websocket = True
+            self._drop_buffer(side)
+            return
+        side.mode = _SCAN
+        side.scan_reason = "mid-stream"
 
     # ---------------------------------------------------------------- HTTP
     def _parse_http(self, side: _Side) -> bool:
         buf = side.buf
         end = find_head_end(buf)
-        if end < 0:
-            if len(buf) > self.limits.max_http_head:
+        if end < 0 or end > self.limits.max_http_head:
+            if end > 0 or len(buf) > self.limits.max_http_head:
+                packet, ts = self._locate(side, side.buf_off)
+                self._violation("capture.limit", side.ws_dir, ts, packet,
+                                f"an HTTP head starting in packet {packet} is longer than "
+                                f"{self.limits.max_http_head} bytes (--limit-http-head); it is "
+                                "not followed")
                 self._not_http(side)
+                side.scan_reason = "limit"
                 return True
             return False
         raw = bytes(buf[:end])
@@ -675,6 +691,10 @@ class ConnectionDecoder:
         params = info.deflate_params or DeflateParams()
         for side in (client, server):
             side.masked = side is client
+            if side is client and client.mode == _SCAN:
+                # The client's bytes could not be followed (e.g. a head over the
+                # limit): find its first frame.
+                continue
             if side is client and request is None and client.mode in (_START, _HTTP) and \
                     not client.buf:
                 # The request may still come: the capture can hold packets of the

@@ -94,13 +94,15 @@ class MessageInflater:
             d = self._d
             try:
                 while True:
-                    out = d.decompress(data, _STEP)
+                    # Never inflate past the cap, even within one step.
+                    step = min(_STEP, self.max_inflate - self.total)
+                    out = d.decompress(data, step)
                     data = d.unconsumed_tail
                     self._take(out)
                     if self.capped:
                         return
                     # A full step may leave output pending inside zlib: ask again.
-                    if d.eof or (not data and len(out) < _STEP):
+                    if d.eof or (not data and len(out) < step):
                         break
             except zlib.error as exc:
                 self._fail(str(exc))
