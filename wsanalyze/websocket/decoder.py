@@ -696,7 +696,7 @@ class ConnectionDecoder:
                 # limit): find its first frame.
                 continue
             if side is client and request is None and client.mode in (_START, _HTTP) and \
-                    not client.buf:
+                    (not client.buf or _may_be_request(client.buf)):
                 # The request may still come: the capture can hold packets of the
                 # two directions out of order.  Until then, wait and see.
                 client.late_response = (head, ts, packet)
@@ -1359,6 +1359,12 @@ class ConnectionDecoder:
                             msg.frames[0][4] - (side.ws_base or 0) if msg.frames else None)
         pings.clear()
 
+
+
+def _may_be_request(buf: bytes | bytearray) -> bool:
+    """The bytes start (or could start) an HTTP request line."""
+    head = bytes(buf[:8])
+    return any(p.startswith(head) or head.startswith(p) for p in _METHOD_PREFIXES)
 
 
 def _preview(payload: bytes, limit: int = 16) -> str:
