@@ -1238,15 +1238,20 @@ class ConnectionDecoder:
         truncated = len(payload) < length
         capped = msg.compressed and side.inflater is not None and side.inflater.capped
         if length > self.limits.max_payload or capped:
-            ratio = (f", inflated from {msg.raw_length} bytes "
-                     f"(ratio {length / max(1, msg.raw_length):.0f}:1)") if msg.compressed else ""
             if capped:
-                ratio += (f"; inflating stopped at the {self.limits.max_inflate}-byte cap "
-                          "(decompression bomb?)")
-            self._violation("message.too-big", direction, ts, packet,
-                            f"{msg.type} message ending in packet {packet} is {length} bytes"
-                            f"{ratio}, over the {self.limits.max_payload}-byte limit; its "
-                            "stored payload is cut", msg.frames[0][0] if msg.frames else None,
+                used = max(1, side.inflater.consumed)  # type: ignore[union-attr]
+                text = (f"compressed {msg.type} message ending in packet {packet}: inflating "
+                        f"stopped at the {self.limits.max_inflate}-byte cap after {used} of its "
+                        f"{msg.raw_length} compressed bytes (ratio {length / used:.0f}:1, a "
+                        "decompression bomb?); its stored payload is cut")
+            else:
+                ratio = (f", inflated from {msg.raw_length} bytes (ratio "
+                         f"{length / max(1, msg.raw_length):.0f}:1)") if msg.compressed else ""
+                text = (f"{msg.type} message ending in packet {packet} is {length} bytes"
+                        f"{ratio}, over the {self.limits.max_payload}-byte limit; its stored "
+                        "payload is cut")
+            self._violation("message.too-big", direction, ts, packet, text,
+                            msg.frames[0][0] if msg.frames else None,
                             msg.frames[0][4] - (side.ws_base or 0) if msg.frames else None)
         opcode = msg.opcode
         text = None

@@ -41,6 +41,8 @@ class MessageInflater:
         self.max_inflate = max_inflate
         self.capped = False
         """This message reached ``max_inflate``: inflating stopped (a bomb)."""
+        self.consumed = 0
+        """Compressed bytes of this message inflated so far."""
         self.no_context_takeover = no_context_takeover
         self.window_bits = window_bits
         self._check = no_context_takeover or window_bits < 15
@@ -73,6 +75,7 @@ class MessageInflater:
 
     def begin(self) -> None:
         self.capped = False
+        self.consumed = 0
         self._raw = []
         self.violation = None
         self._parts = []
@@ -96,8 +99,10 @@ class MessageInflater:
                 while True:
                     # Never inflate past the cap, even within one step.
                     step = min(_STEP, self.max_inflate - self.total)
+                    given = len(data)
                     out = d.decompress(data, step)
                     data = d.unconsumed_tail
+                    self.consumed += given - len(data)
                     self._take(out)
                     if self.capped:
                         return
