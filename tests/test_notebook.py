@@ -5,14 +5,12 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-import pytest
+import ipykernel  # noqa: F401  (the notebook's kernel; the test extra installs it)
+import nbclient
+import nbformat
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOK = NOTEBOOKS / "explore.ipynb"
-
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
-pytest.importorskip("ipykernel")
 
 
 def test_notebook_is_stored_without_outputs() -> None:
