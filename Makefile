@@ -23,11 +23,11 @@ demo: $(VENV)/.installed
 	$(BIN)/wsanalyze messages $(SAMPLE)
 
 test: $(VENV)/.installed-test
-	$(BIN)/ruff check wsanalyze tests tools benchmarks notebooks
+	$(BIN)/ruff check wsanalyze tests tools benchmarks notebooks fuzz
 	$(BIN)/python -m pytest -n 2 -q
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check wsanalyze tests tools benchmarks notebooks
+	$(BIN)/ruff check wsanalyze tests tools benchmarks notebooks fuzz
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
