@@ -241,10 +241,16 @@ def iter_pcapng(read: Read, buf: bytes, sink: PacketSink) -> Generator[RawPacket
                     f"has a trailing length {trailer} that does not match its "
                     f"leading length {blen}"
                 )
-            if btype == BT_EPB:
+            if btype in (BT_EPB, BT_PB):
+                # An Enhanced Packet Block, or the obsolete Packet Block (same
+                # layout but a 16-bit interface id followed by a drops count).
                 if blen < 32:
-                    raise FormatError(f"has length {blen}, less than the 32 bytes of an EPB")
-                iface, hi, lo, caplen, orig_len = st.epb(buf, off + 8)
+                    kind = "an EPB" if btype == BT_EPB else "a PB"
+                    raise FormatError(f"has length {blen}, less than the 32 bytes of {kind}")
+                if btype == BT_EPB:
+                    iface, hi, lo, caplen, orig_len = st.epb(buf, off + 8)
+                else:
+                    iface, _drops, hi, lo, caplen, orig_len = st.pb(buf, off + 8)
                 if caplen > blen - 32:
                     raise FormatError(f"claims {caplen} captured bytes in a {blen}-byte block")
                 if iface >= len(ifaces):
@@ -281,24 +287,6 @@ def iter_pcapng(read: Read, buf: bytes, sink: PacketSink) -> Generator[RawPacket
             elif btype == BT_SHB:
                 check_shb(buf, off, st, blen)
                 ifaces = []
-            elif btype == BT_PB:
-                if blen < 32:
-                    raise FormatError(f"has length {blen}, less than the 32 bytes of a PB")
-                iface, _drops, hi, lo, caplen, orig_len = st.pb(buf, off + 8)
-                if caplen > blen - 32:
-                    raise FormatError(f"claims {caplen} captured bytes in a {blen}-byte block")
-                if iface >= len(ifaces):
-                    raise FormatError(_no_iface(iface, ifaces))
-                linktype, units, offset_units, limit, _snaplen = ifaces[iface]
-                if caplen > limit:
-                    raise FormatError(
-                        f"claims {caplen} captured bytes, more than the {limit}-byte maximum"
-                    )
-                number += 1
-                sink.packets_read = number
-                ts = (((hi << 32) | lo) + offset_units) / units
-                yield RawPacket(number, ts, linktype, buf[off + 28 : off + 28 + caplen],
-                                orig_len)
             elif btype in _NON_PACKET_BLOCKS:
                 number += 1
                 sink.packets_read = number
