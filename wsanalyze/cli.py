@@ -271,9 +271,8 @@ def _summary(run: Any, progress: _Progress) -> None:
         summary.add(record)
         progress.tick(run.packets)
     progress.done()
-    sys.stdout.write(summary.render(path=run.path, packets=run.packets,
-                                    first_ts=run.first_ts, last_ts=run.last_ts,
-                                    warnings=run.warnings))
+    summary.write(sys.stdout, path=run.path, packets=run.packets, first_ts=run.first_ts,
+                  last_ts=run.last_ts, warnings=run.warnings)
 
 
 def _table(run: Any, args: argparse.Namespace, progress: _Progress) -> int:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import IO, Any
 
 from wsanalyze.pipeline import Record
 
@@ -21,14 +23,74 @@ class _ConnStats:
         self.violations: Counter[tuple[str, str]] = Counter()
 
 
+class _Blocks:
+    """The rendered text of ended connections, by connection id.
+
+    Kept in memory up to ``spill`` bytes, then in an anonymous temporary file,
+    so that memory stays flat however many connections a capture has (only a
+    small index entry per connection stays in memory).
+    """
+
+    def __init__(self, spill: int = 256 * 1024) -> None:
+        self._spill = spill
+        self._mem: dict[int, str] = {}
+        self._mem_bytes = 0
+        self._file: IO[bytes] | None = None
+        self._index: dict[int, tuple[int, int]] = {}
+
+    def __setitem__(self, conn: int, text: str) -> None:
+        if self._file is None:
+            self._mem[conn] = text
+            self._mem_bytes += len(text)
+            if self._mem_bytes <= self._spill:
+                return
+            self._file = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
+            pending, self._mem = self._mem, {}
+            for c, t in pending.items():
+                self._append(c, t)
+            return
+        self._append(conn, text)
+
+    def _append(self, conn: int, text: str) -> None:
+        assert self._file is not None
+        data = text.encode("utf-8", "surrogateescape")
+        offset = self._file.seek(0, 2)
+        self._file.write(data)
+        self._index[conn] = (offset, len(data))
+
+    def __contains__(self, conn: int) -> bool:
+        return conn in self._mem or conn in self._index
+
+    def __len__(self) -> int:
+        return len(self._mem) + len(self._index)
+
+    def ids(self) -> Iterator[int]:
+        yield from self._mem
+        yield from self._index
+
+    def get(self, conn: int) -> str | None:
+        text = self._mem.get(conn)
+        if text is not None:
+            return text
+        where = self._index.get(conn)
+        if where is None or self._file is None:
+            return None
+        self._file.seek(where[0])
+        return self._file.read(where[1]).decode("utf-8", "surrogateescape")
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
 class Summary:
     """Feed it records; :meth:`render` returns the overview text."""
 
-    def __init__(self) -> None:
+    def __init__(self, spill: int = 256 * 1024) -> None:
         self.conns: dict[int, _ConnStats] = {}
         """Statistics of connections still open."""
-        self.blocks: dict[int, str] = {}
-        """The rendered text of connections that ended (memory: a line or so each)."""
+        self.blocks = _Blocks(spill)
+        """The rendered text of connections that ended."""
         self.total_violations: Counter[str] = Counter()
 
     def _stats(self, conn: int) -> _ConnStats:
@@ -61,26 +123,26 @@ class Summary:
             self._stats(row["connection"]).violations[(row["severity"], row["rule"])] += 1
             self.total_violations[row["severity"]] += 1
 
-    def render(self, *, path: str, packets: int, first_ts: float | None,
-               last_ts: float | None, warnings: list[str]) -> str:
-        lines = []
+    def write(self, out: IO[str], *, path: str, packets: int, first_ts: float | None,
+              last_ts: float | None, warnings: list[str]) -> None:
+        """Write the overview to ``out``, a connection at a time."""
         span = (last_ts - first_ts) if first_ts is not None and last_ts is not None else 0.0
         start = (datetime.fromtimestamp(first_ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
                  if first_ts is not None else "-")
-        ids = sorted(set(self.blocks) | set(self.conns))
-        lines.append(f"{path}: {packets} packets, {span:.3f} s from {start}, "
-                     f"{len(ids)} WebSocket connection(s)")
+        ids = sorted(set(self.blocks.ids()) | set(self.conns))
+        out.write(f"{path}: {packets} packets, {span:.3f} s from {start}, "
+                  f"{len(ids)} WebSocket connection(s)\n")
         sev = self.total_violations
-        lines.append(f"violations: {sev['error']} error, {sev['warning']} warning, "
-                     f"{sev['info']} info")
+        out.write(f"violations: {sev['error']} error, {sev['warning']} warning, "
+                  f"{sev['info']} info\n")
         for conn_id in ids:
-            lines.append("")
             block = self.blocks.get(conn_id)
-            lines.extend([block] if block is not None else
-                         self._block(conn_id, self.conns[conn_id]))
+            if block is None:
+                block = "\n".join(self._block(conn_id, self.conns[conn_id]))
+            out.write(f"\n{block}\n")
         for w in warnings:
-            lines.append(f"warning: {w}")
-        return "\n".join(lines) + "\n"
+            out.write(f"warning: {w}\n")
+        self.blocks.close()
 
     def _block(self, conn_id: int, s: _ConnStats) -> list[str]:
         row = s.row or {}

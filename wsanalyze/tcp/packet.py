@@ -119,27 +119,14 @@ class PacketParser:
         self.skipped = {}
         self.first_packet = {}
         self._bad_linktypes: dict[int, int] = {}
-        self._by_linktype: dict[int, Callable[[RawPacket], TcpSegment | None]] = {
-            1: self._ethernet,
-            113: self._sll,
-            276: self._sll2,
-            101: self._raw,
-            12: self._raw,
-            14: self._raw,
-            228: self._raw_ipv4,
-            229: self._raw_ipv6,
-            0: self._null,
-            108: self._null,
-        }
-
     # -- entry point -------------------------------------------------------
 
     def parse(self, pkt: RawPacket) -> TcpSegment | None:
         """The TCP segment in ``pkt``, or ``None`` (counted in :attr:`skipped`)."""
-        handler = self._by_linktype.get(pkt.linktype)
+        handler = _BY_LINKTYPE.get(pkt.linktype)
         if handler is None:
             return self._unsupported(pkt)
-        return handler(pkt)
+        return handler(self, pkt)
 
     def _skip(self, reason: str, pkt: RawPacket) -> None:
         skipped = self.skipped
@@ -380,3 +367,19 @@ class PacketParser:
                 what += f" ({types})"
             out.append(f"skipped {what} (first: packet {self.first_packet[reason]}){tail}")
         return out
+
+
+# Unbound methods, so that a parser holds no reference to itself (no cycle to
+# wait for the garbage collector).
+_BY_LINKTYPE: dict[int, Callable[[PacketParser, RawPacket], TcpSegment | None]] = {
+    1: PacketParser._ethernet,
+    113: PacketParser._sll,
+    276: PacketParser._sll2,
+    101: PacketParser._raw,
+    12: PacketParser._raw,
+    14: PacketParser._raw,
+    228: PacketParser._raw_ipv4,
+    229: PacketParser._raw_ipv6,
+    0: PacketParser._null,
+    108: PacketParser._null,
+}

@@ -673,6 +673,11 @@ class TcpReassembler:
         del self._halves[k1]
         if remember:
             self._remember(conn)
+        for h in conn.halves:
+            # Break the conn <-> half <-> peer cycles: without this an ended
+            # connection waits for a full cyclic GC, which a long capture rarely
+            # triggers, and memory grows with the number of connections seen.
+            del h.conn, h.peer
 
     def _remember(self, conn: _Conn) -> None:
         """Keep an ended connection's 4-tuple for CLOSED_TTL, bounded in count."""
