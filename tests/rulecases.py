@@ -1382,7 +1382,8 @@ def overlap_conflict() -> RuleCase:
     retrans = s.conv.segment("s2c", TH_ACK | TH_PUSH, altered, seq=seq)
     s.conv.ack("c2s")
     s.close()
-    return RuleCase(s.conv, [], info=[Row("capture.overlap-conflict", "s2c", retrans)],
+    return RuleCase(s.conv, [], info=[Row("capture.overlap-conflict", "s2c", retrans,
+                                          value="s2c stream: bytes ")],
                     after=After("s2c", payload, sent.last))
 
 

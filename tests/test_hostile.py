@@ -560,7 +560,7 @@ def test_out_of_order_buffer_limit_gives_up_the_hole(tmp_path: Path) -> None:
     assert list(v["rule"]) == ["capture.limit", "capture.limit"]
     assert set(v["direction"]) == {"s2c"} and set(v["severity"]) == {"info"}
     text = " | ".join(v["message"])
-    assert "more than 2000 out-of-order bytes buffered" in text
+    assert "s2c stream: more than 2000 out-of-order bytes buffered" in text
     assert f"1448 bytes of the s2c stream (TCP stream offsets {hole_at}–{hole_at + 1447})" \
         in text
     assert "out-of-order buffer limit" in text

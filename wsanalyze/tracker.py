@@ -175,7 +175,11 @@ class Tracker:
         elif type(ev) is TcpNote:
             conn = self._conns.get(ev.conn)
             if conn is not None:
-                row = TcpViolation(ViolationEvent(ev.rule, None, ev.ts, ev.packet, ev.message),
+                # The WebSocket direction may not be known yet: the sequencer
+                # fills it in when the row is written.
+                text = (ev.message if ev.direction is None
+                        else f"{DIR_PLACEHOLDER} stream: {ev.message}")
+                row = TcpViolation(ViolationEvent(ev.rule, None, ev.ts, ev.packet, text),
                                    ev.direction)
                 self._out.append((EVENTS, conn.key, _state(conn.decoder), [row]))
 

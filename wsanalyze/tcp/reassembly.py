@@ -566,7 +566,7 @@ class TcpReassembler:
                     ts,
                     packet,
                     RULE_LIMIT,
-                    f"direction {h.dir}: more than {self._max_buffered} out-of-order bytes "
+                    f"more than {self._max_buffered} out-of-order bytes "
                     f"buffered; gave up waiting for {length} missing bytes at offset {at}",
                 )
             )
@@ -620,7 +620,7 @@ class TcpReassembler:
                 ts,
                 packet,
                 RULE_OVERLAP,
-                f"direction {h.dir}: bytes {a}-{b - 1} of packet {packet} differ from the "
+                f"bytes {a}-{b - 1} of packet {packet} differ from the "
                 f"copy first captured in packet {first}; kept the first copy",
             )
         )
@@ -655,7 +655,7 @@ class TcpReassembler:
                         conn.last_ts,
                         conn.last_packet,
                         RULE_OVERLAP,
-                        f"direction {h.dir}: {h.conflicts} conflicting overlaps in total "
+                        f"{h.conflicts} conflicting overlaps in total "
                         f"(first at packet {h.first_conflict}); kept the first copies",
                     )
                 )
