@@ -97,6 +97,28 @@ def test_bad_files_give_one_line(content: bytes, expect: str, tmp_path: Path) ->
     assert expect in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize("command", ["summary", "messages", "violations"])
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_header_without_a_readable_packet_is_an_error(command: str, jobs: str,
+                                                      tmp_path: Path) -> None:
+    header = DEFLATE.read_bytes()[:24]
+    # The first record claims 4 GiB of captured bytes: nothing can be read.
+    record = (1).to_bytes(4, "little") * 2 + (0xFFFFFFF0).to_bytes(4, "little") \
+        + (60).to_bytes(4, "little") + bytes(60)
+    bad = tmp_path / "bad.pcap"
+    bad.write_bytes(header + record)
+    proc = run(command, str(bad), "--jobs", jobs)
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines() == [
+        f"wsanalyze: error: {bad}: capture corrupt: packet 1 at byte offset 24 claims "
+        "4294967280 captured bytes, more than the 262144-byte maximum; no packet was read"]
+    # A capture with no packets at all is not an error.
+    empty = tmp_path / "empty.pcap"
+    empty.write_bytes(header)
+    proc = run(command, str(empty), "--jobs", jobs)
+    assert proc.returncode == 0 and proc.stderr == ""
+
+
 def test_missing_file_and_directory(tmp_path: Path) -> None:
     for target in (tmp_path / "nope.pcap", tmp_path):
         proc = run("messages", str(target))

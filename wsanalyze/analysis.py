@@ -38,6 +38,8 @@ class CaptureRun:
         self.jobs = jobs
         self.analyzer = Analyzer(self.options)
         self.warnings: list[str] = []
+        self.stopped: str | None = None
+        """After the run: why reading stopped before the end of the file, if it did."""
         self._parallel: ParallelRun | None = None
 
     @property
@@ -57,8 +59,9 @@ class CaptureRun:
             self.reader.close()
             self._parallel = ParallelRun(self.path, self.options, self.jobs)
             yield from self._parallel
-            if self._parallel.stopped:
-                self.warnings.append(self._parallel.stopped)
+            self.stopped = self._parallel.stopped
+            if self.stopped:
+                self.warnings.append(self.stopped)
             self.warnings.extend(self._parallel.notes)
             return
         analyzer = self.analyzer
@@ -71,8 +74,9 @@ class CaptureRun:
             yield from analyzer.finish()
         finally:
             self.reader.close()
-        if self.reader.stopped:
-            self.warnings.append(self.reader.stopped)
+        self.stopped = self.reader.stopped
+        if self.stopped:
+            self.warnings.append(self.stopped)
         self.warnings.extend(analyzer.notes())
 
 

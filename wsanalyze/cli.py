@@ -229,12 +229,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     progress = _Progress(not args.quiet)
     try:
-        if args.command == "summary":
-            _summary(run, progress)
-        else:
-            status = _table(run, args, progress)
-            if status:
-                return status
+        status = _summary(run, progress) if args.command == "summary" else \
+            _table(run, args, progress)
+        if status:
+            return status
     except BrokenPipeError:
         # The reader of our output went away (e.g. `| head`); that is not an error.
         sys.stderr.close()
@@ -263,7 +261,17 @@ def _options(args: argparse.Namespace, tables: frozenset[str]) -> Any:
                    max_connections=args.limit_connections)
 
 
-def _summary(run: Any, progress: _Progress) -> None:
+def _nothing_read(run: Any, progress: _Progress) -> bool:
+    """A capture header followed by no readable packet at all is an error (exit
+    1), unlike a capture cut short after some packets (a warning)."""
+    if run.packets or not run.stopped:
+        return False
+    progress.done()
+    print(f"wsanalyze: error: {run.path}: {run.stopped}", file=sys.stderr)
+    return True
+
+
+def _summary(run: Any, progress: _Progress) -> int:
     from wsanalyze.output.summary import Summary
 
     summary = Summary()
@@ -271,8 +279,11 @@ def _summary(run: Any, progress: _Progress) -> None:
         summary.add(record)
         progress.tick(run.packets)
     progress.done()
+    if _nothing_read(run, progress):
+        return 1
     summary.write(sys.stdout, path=run.path, packets=run.packets, first_ts=run.first_ts,
                   last_ts=run.last_ts, warnings=run.warnings)
+    return 0
 
 
 def _table(run: Any, args: argparse.Namespace, progress: _Progress) -> int:
@@ -300,7 +311,7 @@ def _table(run: Any, args: argparse.Namespace, progress: _Progress) -> int:
             stream.close()
         elif stream is sys.stdout:
             sys.stdout.flush()
-    return 0
+    return 1 if _nothing_read(run, progress) else 0
 
 
 def _live(args: argparse.Namespace) -> int:
