@@ -80,7 +80,7 @@ class ParallelRun:
         procs = []
         for shard in range(self.jobs):
             recv, send = ctx.Pipe(duplex=False)
-            proc = ctx.Process(target=_worker, args=(self.path, self.options, shard,
+            proc = ctx.Process(target=_worker, args=(self.path, self.options, shard,  # type: ignore[attr-defined]
                                                      self.jobs, send), daemon=True)
             proc.start()
             send.close()

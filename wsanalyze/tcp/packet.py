@@ -128,15 +128,16 @@ class PacketParser:
             return self._unsupported(pkt)
         return handler(self, pkt)
 
-    def _skip(self, reason: str, pkt: RawPacket) -> None:
+    def _skip(self, reason: str, pkt: RawPacket) -> TcpSegment | None:
         skipped = self.skipped
         if reason in skipped:
             skipped[reason] += 1
         else:
             skipped[reason] = 1
             self.first_packet[reason] = pkt.number
+        return None
 
-    def _unsupported(self, pkt: RawPacket) -> None:
+    def _unsupported(self, pkt: RawPacket) -> TcpSegment | None:
         if pkt.linktype == NON_PACKET_LINKTYPE:
             return self._skip(NOT_A_PACKET, pkt)
         bad = self._bad_linktypes

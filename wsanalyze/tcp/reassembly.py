@@ -122,6 +122,8 @@ class _Half:
         "pending",
         "recent",
     )
+    # mypyc: allow ``del half.conn, half.peer`` (cycle breaking in _close).
+    __deletable__ = ("conn", "peer")
 
     def __init__(self, conn: _Conn, direction: int) -> None:
         self.conn = conn

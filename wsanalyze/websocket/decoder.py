@@ -156,7 +156,7 @@ class _Side:
         self.buf = bytearray()
         self.buf_off = 0
         """Stream offset of ``buf[0]``."""
-        self.chunks: deque[tuple[int, int, float, int]] = deque()
+        self.chunks: deque[tuple[int, int, int, float]] = deque()
         """(start offset, end offset, packet, ts) of the captured pieces in ``buf``
         and beyond (oldest first) — to name the packet carrying a byte."""
         self.ws_base: int | None = None
@@ -237,7 +237,10 @@ class ConnectionDecoder:
             # The common case: parse straight from the packet's bytes, no copy; every
             # byte of them is in this packet.  Its place in ``chunks`` is needed only
             # if a frame goes on into later packets.
-            if side.hdr is not None:
+            # (A bool, not ``if side.hdr is not None``: mypy would keep ``side.hdr``
+            # narrowed to None across _parse_frames, and mypyc would check that.)
+            mid_frame = side.hdr is not None
+            if mid_frame:
                 side.chunks.append(chunk)
                 self._parse_frames(side, data, (packet, ts))
             else:
@@ -308,18 +311,18 @@ class ConnectionDecoder:
                                 f"the TCP connection ended ({how}, packet {packet}) after "
                                 f"{who} sent a Close frame")
             if how != "capture-ended":
-                for side in (c2s, s2c):
-                    if side is None:
+                for pside in (c2s, s2c):
+                    if pside is None:
                         continue
-                    other = self._sides[1 - side.tcp_dir]
-                    for payload, _pts, ppacket, frames_then in side.pings:
+                    other = self._sides[1 - pside.tcp_dir]
+                    for payload, _pts, ppacket, frames_then in pside.pings:
                         if other.gaps or other.frames_sent == frames_then:
                             # Only a peer that kept sending frames yet never answered is
                             # reported (a gap may have swallowed the Pong).
                             continue
                         self._violation(
                             "ping.unanswered", other.ws_dir, ts, packet,
-                            f"Ping {_preview(payload)} sent by the {side.ws_dir} side in packet "
+                            f"Ping {_preview(payload)} sent by the {pside.ws_dir} side in packet "
                             f"{ppacket} was never answered with a Pong before the connection "
                             f"ended (packet {packet})")
         else:
@@ -688,7 +691,7 @@ class ConnectionDecoder:
                                     "permessage-deflate response in packet "
                                     f"{packet}: " + "; ".join(problems))
         client.upgrade = None
-        params = info.deflate_params or DeflateParams()
+        dparams = info.deflate_params or DeflateParams()
         for side in (client, server):
             side.masked = side is client
             if side is client and client.mode == _SCAN:
@@ -709,8 +712,8 @@ class ConnectionDecoder:
                 is_client = side is client
                 side.inflater = MessageInflater(
                     self.limits.max_payload, max_inflate=self.limits.max_inflate,
-                    no_context_takeover=params.no_context_takeover(is_client),
-                    window_bits=params.window_bits(is_client))
+                    no_context_takeover=dparams.no_context_takeover(is_client),
+                    window_bits=dparams.window_bits(is_client))
         self._pump(server)
         self._pump(client)
 
@@ -1031,7 +1034,7 @@ class ConnectionDecoder:
         side.frames_sent += 1
         direction = side.ws_dir
         info = self.info
-        info.bytes[direction] += h.header_length + h.length
+        info.bytes[direction] += h.header_length + h.length  # type: ignore[index]
         op = h.opcode
         # Most frames break no rule: check the cheap conditions first.
         if h.masked != side.masked or h.rsv2 or h.rsv3 or not h.minimal_length or \
@@ -1240,17 +1243,17 @@ class ConnectionDecoder:
         if length > self.limits.max_payload or capped:
             if capped:
                 used = max(1, side.inflater.consumed)  # type: ignore[union-attr]
-                text = (f"compressed {msg.type} message ending in packet {packet}: inflating "
+                vtext = (f"compressed {msg.type} message ending in packet {packet}: inflating "
                         f"stopped at the {self.limits.max_inflate}-byte cap after {used} of its "
                         f"{msg.raw_length} compressed bytes (ratio {length / used:.0f}:1, a "
                         "decompression bomb?); its stored payload is cut")
             else:
                 ratio = (f", inflated from {msg.raw_length} bytes (ratio "
                          f"{length / max(1, msg.raw_length):.0f}:1)") if msg.compressed else ""
-                text = (f"{msg.type} message ending in packet {packet} is {length} bytes"
+                vtext = (f"{msg.type} message ending in packet {packet} is {length} bytes"
                         f"{ratio}, over the {self.limits.max_payload}-byte limit; its stored "
                         "payload is cut")
-            self._violation("message.too-big", direction, ts, packet, text,
+            self._violation("message.too-big", direction, ts, packet, vtext,
                             msg.frames[0][0] if msg.frames else None,
                             msg.frames[0][4] - (side.ws_base or 0) if msg.frames else None)
         opcode = msg.opcode

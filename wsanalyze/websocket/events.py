@@ -13,7 +13,7 @@ class FrameEvent(NamedTuple):
     """One WebSocket frame (RFC 6455 §5.2), emitted with the message it belongs to."""
 
     direction: str
-    index: int
+    index: int  # type: ignore[assignment]
     """0-based position of the frame within its connection."""
     ts: float
     packet: int
@@ -36,7 +36,7 @@ class MessageEvent(NamedTuple):
     """A data message (reassembled, unmasked, inflated) or a control frame."""
 
     direction: str
-    index: int
+    index: int  # type: ignore[assignment]
     ts_start: float
     ts: float
     packet: int
