@@ -1244,15 +1244,15 @@ class ConnectionDecoder:
             if capped:
                 used = max(1, side.inflater.consumed)  # type: ignore[union-attr]
                 vtext = (f"compressed {msg.type} message ending in packet {packet}: inflating "
-                        f"stopped at the {self.limits.max_inflate}-byte cap after {used} of its "
-                        f"{msg.raw_length} compressed bytes (ratio {length / used:.0f}:1, a "
-                        "decompression bomb?); its stored payload is cut")
+                         f"stopped at the {self.limits.max_inflate}-byte cap after {used} of its "
+                         f"{msg.raw_length} compressed bytes (ratio {length / used:.0f}:1, a "
+                         "decompression bomb?); its stored payload is cut")
             else:
                 ratio = (f", inflated from {msg.raw_length} bytes (ratio "
                          f"{length / max(1, msg.raw_length):.0f}:1)") if msg.compressed else ""
                 vtext = (f"{msg.type} message ending in packet {packet} is {length} bytes"
-                        f"{ratio}, over the {self.limits.max_payload}-byte limit; its stored "
-                        "payload is cut")
+                         f"{ratio}, over the {self.limits.max_payload}-byte limit; its stored "
+                         "payload is cut")
             self._violation("message.too-big", direction, ts, packet, vtext,
                             msg.frames[0][0] if msg.frames else None,
                             msg.frames[0][4] - (side.ws_base or 0) if msg.frames else None)
