@@ -12,10 +12,13 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+import wsanalyze
 from tests import rulecases
 from wsanalyze.analysis import CaptureRun
+from wsanalyze.output.schema import COLUMNS
 from wsanalyze.output.summary import Summary
 from wsanalyze.pipeline import Options
 
@@ -90,3 +93,59 @@ def test_summary_spills_ended_connections_to_disk() -> None:
     ids = [int(m) for m in re.findall(r"^connection (\d+):", spilled, re.M)]
     assert len(ids) == len(kept.blocks) >= 2
     assert ids == sorted(ids)
+
+
+def _check_schema(table: str, df: pd.DataFrame) -> None:
+    assert list(df.columns[:len(COLUMNS[table])]) == [n for n, _ in COLUMNS[table]]
+    for name, kind in COLUMNS[table]:
+        col = df[name]
+        nulls = bool(col.isna().any())
+        if kind == "int64":
+            assert str(col.dtype) == ("Int64" if nulls else "int64"), (table, name)
+        elif kind == "float64":
+            assert col.dtype == "float64", (table, name)
+        elif kind == "bool":
+            assert col.dtype == bool, (table, name)
+        else:
+            assert col.dtype == object, (table, name)
+            want = {"binary": bytes, "list<string>": list}.get(kind, str)
+            assert all(v is None or isinstance(v, want) for v in col), (table, name)
+
+
+@pytest.mark.parametrize("name", ["capture.gap", "close.invalid-code", "frame.reserved-bits",
+                                  "deflate.context-takeover-violated"])
+def test_analyze_tables_follow_the_schema(name: str, tmp_path: Path) -> None:
+    # Crafted cases with gaps, close codes and absent values; the samples for the rest.
+    matches = [k for k in rulecases.CASES if k.split("/")[0] == name]
+    assert matches, name
+    path = tmp_path / "case.pcap"
+    rulecases.CASES[matches[0]]().write(path)
+    for capture in (path, SAMPLES / "websockets-deflate.pcap", SAMPLES / "mixed.pcapng"):
+        r = wsanalyze.analyze(capture)
+        for table, df in (("connection", r.connections), ("message", r.messages),
+                          ("frame", r.frames), ("violation", r.violations)):
+            _check_schema(table, df)
+    # The case really has absent values: a nullable integer column and a None string.
+    m = wsanalyze.analyze(path).messages
+    assert str(m["close_code"].dtype) == "Int64" and m["close_code"].isna().any()
+    assert m["close_reason"].map(lambda x: x is None).any()
+
+
+def test_payload_modes_keep_what_they_say() -> None:
+    path = SAMPLES / "node-ws-fragments.pcap"
+    full = wsanalyze.analyze(path).messages
+    preview = wsanalyze.analyze(path, payloads="preview", preview_bytes=5).messages
+    none = wsanalyze.analyze(path, payloads="none").messages
+    assert (full["length"] > 5).sum() >= 5
+    for mode, df, keep in (("preview", preview, 5), ("none", none, 0)):
+        pd.testing.assert_frame_equal(
+            df.drop(columns=["payload", "text", "truncated"]),
+            full.drop(columns=["payload", "text", "truncated"]), obj=mode)
+        assert list(df["payload"]) == [p[:keep] for p in full["payload"]]
+        assert list(df["truncated"]) == [t or len(p) > keep
+                                         for t, p in zip(full["truncated"], full["payload"],
+                                                         strict=True)]
+        texts = [None if t is None else (t[:keep] if keep and len(p) > keep else
+                                         (t if len(p) <= keep else None))
+                 for t, p in zip(full["text"], full["payload"], strict=True)]
+        assert list(df["text"]) == texts
