@@ -198,3 +198,22 @@ def test_compare_script_runs(unfragmented: tuple[Path, dict[str, Any]], tmp_path
     assert summary["decoded"]["packets"] == truth["packets"]
     assert rep["tools"]["tshark"]["status"] == "ok"
     assert summary["speed_vs_tshark"] > 0
+
+
+def test_bench_analyze_script_runs(unfragmented: tuple[Path, dict[str, Any]],
+                                   tmp_path: Path) -> None:
+    """benchmarks/bench_analyze.py: each payload mode keeps every row, and only
+    "full" keeps the payload bytes."""
+    path, truth = unfragmented
+    out = tmp_path / "analyze.json"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_analyze.py"), str(path),
+                    "--json", str(out)], capture_output=True, text=True, check=True)
+    results = {r["mode"]: r for r in json.loads(out.read_text())}
+    assert set(results) == {"full", "preview", "none"}
+    messages = sum(truth["messages"].values())
+    for r in results.values():
+        assert r["rows"]["messages"] == messages and r["peak_rss_mib"] > 0
+    text_bytes = truth["payload_bytes"]["text"] + truth["payload_bytes"]["binary"]
+    assert results["full"]["payload_mib"] * 2**20 >= text_bytes
+    assert results["none"]["payload_mib"] == 0
+    assert 0 < results["preview"]["payload_mib"] < results["full"]["payload_mib"]
