@@ -685,10 +685,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.snaplen < 1:
         ap.error("--snaplen must be at least 1")
     start = time.perf_counter()
-    truth = generate(args.output, seed=args.seed, size=args.size,
-                     concurrency=args.connections, messages=args.messages,
-                     deflate=args.deflate, fragments=args.fragments, snaplen=args.snaplen,
-                     level=args.level)
+    try:
+        # benchmarks/data/ is not in git: a fresh clone does not have it yet.
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        truth = generate(args.output, seed=args.seed, size=args.size,
+                         concurrency=args.connections, messages=args.messages,
+                         deflate=args.deflate, fragments=args.fragments,
+                         snaplen=args.snaplen, level=args.level)
+    except OSError as exc:
+        print(f"generate.py: error: cannot write {args.output}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return 1
     elapsed = time.perf_counter() - start
     mb = truth["file_bytes"] / 1e6
     print(f"wrote {args.output}: {mb:.1f} MB, {truth['packets']:,} packets, "

@@ -217,3 +217,17 @@ def test_bench_analyze_script_runs(unfragmented: tuple[Path, dict[str, Any]],
     assert results["full"]["payload_mib"] * 2**20 >= text_bytes
     assert results["none"]["payload_mib"] == 0
     assert 0 < results["preview"]["payload_mib"] < results["full"]["payload_mib"]
+
+
+def test_generate_creates_the_output_folder(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    # benchmarks/data/ is gitignored: the README's first command runs without it.
+    out = tmp_path / "benchmarks" / "data" / "small.pcap"
+    assert gen.main([str(out), "--connections", "2", "--messages", "3"]) == 0
+    truth = json.loads(out.with_name("small.pcap.truth.json").read_text())
+    assert truth["connections"] == 2 and out.stat().st_size == truth["file_bytes"]
+    capsys.readouterr()
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    assert gen.main([str(blocked / "x.pcap"), "--connections", "1"]) == 1
+    assert capsys.readouterr().err.startswith(f"generate.py: error: cannot write {blocked}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import io
 import re
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -149,3 +150,42 @@ def test_payload_modes_keep_what_they_say() -> None:
                                          (t if len(p) <= keep else None))
                  for t, p in zip(full["text"], full["payload"], strict=True)]
         assert list(df["text"]) == texts
+
+
+class _FullDisk(io.BytesIO):
+    """A temporary file on a disk that fills up after ``room`` bytes."""
+
+    def __init__(self, room: int) -> None:
+        super().__init__()
+        self.room = room
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        if self.tell() + len(data) > self.room:
+            raise OSError(28, "No space left on device")
+        return super().write(data)
+
+
+@pytest.mark.parametrize("room", [None, 0, 900])
+def test_summary_loses_nothing_without_a_usable_temporary_folder(
+        room: int | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = SAMPLES / "mixed.pcapng"
+
+    def render(spill: int) -> str:
+        run = CaptureRun(path, Options(tables=Summary.TABLES), 1)
+        summary = Summary(spill=spill)
+        for record in run:
+            summary.add(record)
+        out = io.StringIO()
+        summary.write(out, path=str(path), packets=run.packets, first_ts=run.first_ts,
+                      last_ts=run.last_ts, warnings=run.warnings)
+        return out.getvalue()
+
+    expected = render(1 << 30)
+
+    def temporary_file(*args: object, **kwargs: object) -> io.BytesIO:
+        if room is None:
+            raise PermissionError(13, "Permission denied", "/tmp")
+        return _FullDisk(room)
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", temporary_file)
+    assert render(0) == expected

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ class _Blocks:
         self._mem: dict[int, str] = {}
         self._mem_bytes = 0
         self._file: IO[bytes] | None = None
+        """Unbuffered, so that a failed write cannot leave bytes pending."""
         self._index: dict[int, tuple[int, int]] = {}
 
     def __setitem__(self, conn: int, text: str) -> None:
@@ -44,7 +46,11 @@ class _Blocks:
             self._mem_bytes += len(text)
             if self._mem_bytes <= self._spill:
                 return
-            self._file = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
+            try:
+                self._file = tempfile.TemporaryFile(buffering=0)  # noqa: SIM115 (see close())
+            except OSError:
+                self._spill = sys.maxsize  # no usable temporary folder: keep it in memory
+                return
             pending, self._mem = self._mem, {}
             for c, t in pending.items():
                 self._append(c, t)
@@ -54,8 +60,15 @@ class _Blocks:
     def _append(self, conn: int, text: str) -> None:
         assert self._file is not None
         data = text.encode("utf-8", "surrogateescape")
-        offset = self._file.seek(0, 2)
-        self._file.write(data)
+        try:
+            offset = self._file.seek(0, 2)
+            if self._file.write(data) != len(data):
+                raise OSError("short write")
+        except OSError:
+            # Disk full: this block stays in memory rather than being lost (what a
+            # failed write left at the end of the file is never indexed).
+            self._mem[conn] = text
+            return
         self._index[conn] = (offset, len(data))
 
     def __contains__(self, conn: int) -> bool:
