@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from compare import warm_cache  # benchmarks/ is on sys.path when run as a script
+
 ROOT = Path(__file__).resolve().parent.parent
 HOT = [
     "sources/pcap.py", "sources/records.py", "tcp/packet.py", "tcp/segment.py",
@@ -91,11 +93,7 @@ def main() -> int:
         if not probe.endswith(".so"):
             sys.exit(f"the compiled tree loads {probe}, not an extension module")
         results: dict[str, list[tuple[float, float, str]]] = {k: [] for k in trees}
-        # Into the page cache, in small reads: Linux carries a parent's peak RSS
-        # over fork+exec into the child's ru_maxrss.
-        with capture.open("rb", buffering=0) as f:
-            while f.read(1 << 20):
-                pass
+        warm_cache(capture)
         for i in range(args.runs):
             order = list(trees) if i % 2 == 0 else list(reversed(trees))
             for name in order:

@@ -73,21 +73,22 @@ def test_decoding_leaves_no_reference_cycles(tmp_path: Path, no_cycle_gc: None) 
     assert rows > 1000
 
 
+def _render_summary(path: Path, spill: int) -> tuple[str, Summary]:
+    """The summary text of ``path``, spilling ended connections past ``spill`` bytes."""
+    run = CaptureRun(path, Options(tables=Summary.TABLES), 1)
+    summary = Summary(spill=spill)
+    for record in run:
+        summary.add(record)
+    out = io.StringIO()
+    summary.write(out, path=str(path), packets=run.packets, first_ts=run.first_ts,
+                  last_ts=run.last_ts, warnings=run.warnings)
+    return out.getvalue(), summary
+
+
 def test_summary_spills_ended_connections_to_disk() -> None:
     path = SAMPLES / "mixed.pcapng"
-
-    def render(spill: int) -> tuple[str, Summary]:
-        run = CaptureRun(path, Options(tables=Summary.TABLES), 1)
-        summary = Summary(spill=spill)
-        for record in run:
-            summary.add(record)
-        out = io.StringIO()
-        summary.write(out, path=str(path), packets=run.packets, first_ts=run.first_ts,
-                      last_ts=run.last_ts, warnings=run.warnings)
-        return out.getvalue(), summary
-
-    in_memory, kept = render(1 << 30)
-    spilled, spilling = render(0)
+    in_memory, kept = _render_summary(path, 1 << 30)
+    spilled, spilling = _render_summary(path, 0)
     assert kept.blocks._file is None
     assert spilling.blocks._file is not None
     assert spilled == in_memory
@@ -169,18 +170,7 @@ class _FullDisk(io.BytesIO):
 def test_summary_loses_nothing_without_a_usable_temporary_folder(
         room: int | None, monkeypatch: pytest.MonkeyPatch) -> None:
     path = SAMPLES / "mixed.pcapng"
-
-    def render(spill: int) -> str:
-        run = CaptureRun(path, Options(tables=Summary.TABLES), 1)
-        summary = Summary(spill=spill)
-        for record in run:
-            summary.add(record)
-        out = io.StringIO()
-        summary.write(out, path=str(path), packets=run.packets, first_ts=run.first_ts,
-                      last_ts=run.last_ts, warnings=run.warnings)
-        return out.getvalue()
-
-    expected = render(1 << 30)
+    expected, _ = _render_summary(path, 1 << 30)
 
     def temporary_file(*args: object, **kwargs: object) -> io.BytesIO:
         if room is None:
@@ -188,4 +178,4 @@ def test_summary_loses_nothing_without_a_usable_temporary_folder(
         return _FullDisk(room)
 
     monkeypatch.setattr(tempfile, "TemporaryFile", temporary_file)
-    assert render(0) == expected
+    assert _render_summary(path, 0)[0] == expected

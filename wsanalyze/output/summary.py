@@ -71,9 +71,6 @@ class _Blocks:
             return
         self._index[conn] = (offset, len(data))
 
-    def __contains__(self, conn: int) -> bool:
-        return conn in self._mem or conn in self._index
-
     def __len__(self) -> int:
         return len(self._mem) + len(self._index)
 
