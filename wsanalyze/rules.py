@@ -162,6 +162,9 @@ _RULES: tuple[Rule, ...] = (
     _r("capture.overlap-conflict", INFO, "RFC 9293 §3.10.7.4",
        "Retransmitted TCP bytes differed from the bytes first captured; the first were kept.",
        "What the receiver saw may differ from what was decoded."),
+    _r("capture.bad-timestamp", INFO, "pcapng if_tsresol/if_tsoffset",
+       "A packet's timestamp lies outside the calendar (before 1677 or after 2262).",
+       "Its time is shown as the raw epoch number; durations around it are meaningless."),
 )
 
 RULES: dict[str, Rule] = {rule.id: rule for rule in _RULES}

@@ -23,6 +23,7 @@ from wsanalyze.tcp.events import (
 )
 from wsanalyze.tcp.packet import PacketParser
 from wsanalyze.tcp.reassembly import TcpReassembler
+from wsanalyze.timestamps import TS_MAX, TS_MIN, raw_epoch
 from wsanalyze.websocket.decoder import ConnectionDecoder, DecoderLimits
 from wsanalyze.websocket.events import ViolationEvent
 
@@ -108,6 +109,10 @@ class Tracker:
         self.packets = 0
         self.first_ts: float | None = None
         self.last_ts: float | None = None
+        self._bad_ts_packet: int | None = None
+        self._bad_ts = 0.0
+        self._bad_ts_conns: set[int] = set()
+        self._pending_bad_ts: tuple[RawPacket, Any] | None = None
 
     def feed(self, pkt: RawPacket) -> list[tuple]:
         self.packets += 1
@@ -115,10 +120,14 @@ class Tracker:
             self.first_ts = pkt.ts
         self.last_ts = pkt.ts
         seg = self.parser.parse(pkt)
+        if not TS_MIN <= pkt.ts <= TS_MAX:
+            self._bad_timestamp(pkt, seg)
         if seg is None or (self._jobs > 1 and shard_of(seg, self._jobs) != self._shard):
             return []
         for ev in self.tcp.feed(pkt.number, pkt.ts, seg):
             self._tcp_event(ev)
+        if self._pending_bad_ts is not None:
+            self._report_bad_timestamp(*self._pending_bad_ts)
         out = self._out
         if out:
             self._out = []
@@ -132,8 +141,34 @@ class Tracker:
         return out
 
     def notes(self) -> list[str]:
-        """Capture-level remarks (skipped packets) for the user."""
-        return self.parser.notes()
+        """Capture-level remarks (skipped packets, impossible times) for the user."""
+        notes = self.parser.notes()
+        if self._bad_ts_packet is not None:
+            notes.append(f"packet {self._bad_ts_packet} has a timestamp outside the calendar "
+                         f"({raw_epoch(self._bad_ts)}); such times are shown as epoch numbers")
+        return notes
+
+    def _bad_timestamp(self, pkt: RawPacket, seg: Any) -> None:
+        """Note the first packet whose time no calendar holds (timestamps.py), and
+        the first of each connection as a ``capture.bad-timestamp`` row once the
+        packet has been fed (so a connection it opens exists)."""
+        if self._bad_ts_packet is None:
+            self._bad_ts_packet, self._bad_ts = pkt.number, pkt.ts
+        if seg is not None and (self._jobs == 1 or shard_of(seg, self._jobs) == self._shard):
+            self._pending_bad_ts = (pkt, seg)
+
+    def _report_bad_timestamp(self, pkt: RawPacket, seg: Any) -> None:
+        self._pending_bad_ts = None
+        cid = self.tcp.connection_of(seg)
+        conn = self._conns.get(cid) if cid is not None else None
+        if conn is None or cid in self._bad_ts_conns:
+            return
+        self._bad_ts_conns.add(cid)
+        text = (f"packet {pkt.number} has a timestamp outside the calendar "
+                f"({raw_epoch(pkt.ts)}); its time is shown as an epoch number")
+        row = TcpViolation(ViolationEvent("capture.bad-timestamp", None, pkt.ts, pkt.number,
+                                          text), None)
+        self._out.append((EVENTS, conn.key, _state(conn.decoder), [row]))
 
     def _tcp_event(self, ev: object) -> None:
         if type(ev) is StreamData:

@@ -6,10 +6,10 @@ import sys
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import IO, Any
 
 from wsanalyze.pipeline import Record
+from wsanalyze.timestamps import format_time
 
 
 class _ConnStats:
@@ -137,8 +137,7 @@ class Summary:
               last_ts: float | None, warnings: list[str]) -> None:
         """Write the overview to ``out``, a connection at a time."""
         span = (last_ts - first_ts) if first_ts is not None and last_ts is not None else 0.0
-        start = (datetime.fromtimestamp(first_ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-                 if first_ts is not None else "-")
+        start = format_time(first_ts, "%Y-%m-%d %H:%M:%S UTC")
         ids = sorted(set(self.blocks.ids()) | set(self.conns))
         out.write(f"{path}: {packets} packets, {span:.3f} s from {start}, "
                   f"{len(ids)} WebSocket connection(s)\n")

@@ -9,14 +9,40 @@ from __future__ import annotations
 import base64
 import codecs
 import csv
+import io
 import json
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 from wsanalyze.output.schema import COLUMNS, column_names
+from wsanalyze.timestamps import raw_epoch, to_datetime
 
 FORMATS = ("table", "jsonl", "csv", "parquet")
+
+
+BIG_FIELD = 1 << 20
+"""A payload or text longer than this (bytes or characters) is written to the
+stream in pieces rather than built into one line in memory: a 64 MiB message of
+NUL characters is 384 MB of JSON-escaped text.  See README, Limits."""
+_PIECE = 3 << 18
+"""Bytes of payload base64-encoded at a time (a multiple of 3: the pieces join
+into exactly the base64 of the whole)."""
+
+
+def _cut(record: dict[str, Any], max_payload: int | None) -> tuple[bytes, str | None, bool]:
+    """The payload and text as files carry them: cut to ``max_payload`` bytes when
+    asked (the text re-decoded from the cut bytes), and the ``truncated`` flag."""
+    payload: bytes = record["payload"]
+    text = record["text"]
+    if max_payload is not None and len(payload) > max_payload:
+        payload = payload[:max_payload]
+        if text is not None:
+            text = codecs.getincrementaldecoder("utf-8")("replace").decode(payload)
+    return payload, text, record["truncated"] or len(payload) < record["length"]
+
+
+def _is_big(payload: bytes, text: str | None) -> bool:
+    return len(payload) > BIG_FIELD or (text is not None and len(text) > BIG_FIELD)
 
 
 def file_row(table: str, record: dict[str, Any], max_payload: int | None) -> dict[str, Any]:
@@ -24,21 +50,30 @@ def file_row(table: str, record: dict[str, Any], max_payload: int | None) -> dic
     ``max_payload`` bytes when asked, ``truncated`` then set), text cut alike."""
     if table != "message":
         return record
-    row = dict(record)
-    payload: bytes = row.pop("payload")
-    text = row["text"]
-    if max_payload is not None and len(payload) > max_payload:
-        payload = payload[:max_payload]
-        if text is not None:
-            text = codecs.getincrementaldecoder("utf-8")("replace").decode(payload)
-    row["truncated"] = row["truncated"] or len(payload) < row["length"]
-    row["text"] = text
+    payload, text, truncated = _cut(record, max_payload)
     # Keep the OUTPUTS.md column order with payload_b64 in payload's place.
     out: dict[str, Any] = {}
     for name in column_names("message", payload_b64=True):
-        out[name] = base64.b64encode(payload).decode("ascii") if name == "payload_b64" \
-            else row[name]
+        if name == "payload_b64":
+            out[name] = base64.b64encode(payload).decode("ascii")
+        elif name == "text":
+            out[name] = text
+        elif name == "truncated":
+            out[name] = truncated
+        else:
+            out[name] = record[name]
     return out
+
+
+def _b64_pieces(payload: bytes) -> Iterator[str]:
+    view = memoryview(payload)
+    for i in range(0, len(payload), _PIECE):
+        yield base64.b64encode(view[i : i + _PIECE]).decode("ascii")
+
+
+def _str_pieces(text: str) -> Iterator[str]:
+    for i in range(0, len(text), BIG_FIELD):
+        yield text[i : i + BIG_FIELD]
 
 
 class Writer:
@@ -64,22 +99,101 @@ class JsonlWriter(Writer):
         self._dumps = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
 
     def write(self, record: dict[str, Any]) -> None:
+        if self.table == "message":
+            payload, text, truncated = _cut(record, self.max_payload)
+            if _is_big(payload, text):
+                self._write_big(record, payload, text, truncated)
+                self.rows += 1
+                return
         self.stream.write(self._dumps(file_row(self.table, record, self.max_payload)))
         self.stream.write("\n")
         self.rows += 1
+
+    def _write_big(self, record: dict[str, Any], payload: bytes, text: str | None,
+                   truncated: bool) -> None:
+        """The same line as :meth:`write` would build, written field by field with
+        the payload and text in pieces (JSON escapes character by character, so
+        the pieces join into exactly the escaping of the whole)."""
+        write, dumps = self.stream.write, self._dumps
+        sep = "{"
+        for name in column_names("message", payload_b64=True):
+            write(f"{sep}{dumps(name)}: ")
+            sep = ", "
+            if name == "payload_b64":
+                write('"')
+                for piece in _b64_pieces(payload):
+                    write(piece)
+                write('"')
+            elif name == "text" and text is not None:
+                write('"')
+                for piece in _str_pieces(text):
+                    write(dumps(piece)[1:-1])
+                write('"')
+            else:
+                write(dumps(truncated if name == "truncated" else
+                            None if name == "text" else record[name]))
+        write("}\n")
 
 
 class CsvWriter(Writer):
     def __init__(self, table: str, stream: IO[str], max_payload: int | None) -> None:
         super().__init__(table, stream, max_payload)
+        self.stream = stream
         self.names = column_names(table, payload_b64=True)
         self.csv = csv.writer(stream, lineterminator="\n")
         self.csv.writerow(self.names)
 
     def write(self, record: dict[str, Any]) -> None:
+        if self.table == "message":
+            payload, text, truncated = _cut(record, self.max_payload)
+            if _is_big(payload, text):
+                self._write_big(record, payload, text, truncated)
+                self.rows += 1
+                return
         row = file_row(self.table, record, self.max_payload)
         self.csv.writerow([_csv_cell(row[n]) for n in self.names])
         self.rows += 1
+
+    def _write_big(self, record: dict[str, Any], payload: bytes, text: str | None,
+                   truncated: bool) -> None:
+        """The row :mod:`csv` would write, with the payload and text in pieces:
+        small cells go through the csv module, the text is quoted by the same
+        rule (:data:`_CSV_QUOTE_IF`) with quotes doubled piece by piece."""
+        write = self.stream.write
+        for i, name in enumerate(self.names):
+            if i:
+                write(",")
+            if name == "payload_b64":
+                for piece in _b64_pieces(payload):  # base64 never needs quoting
+                    write(piece)
+            elif name == "text" and text is not None:
+                quote = any(c in text for c in _CSV_QUOTE_IF)
+                if quote:
+                    write('"')
+                for piece in _str_pieces(text):
+                    write(piece.replace('"', '""') if quote else piece)
+                if quote:
+                    write('"')
+            else:
+                value = truncated if name == "truncated" else None if name == "text" \
+                    else record[name]
+                write(_csv_line([_csv_cell(value)]))
+        write("\n")
+
+
+def _csv_line(cells: list[Any]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="").writerow(cells)
+    return out.getvalue()
+
+
+def _quoting_chars() -> frozenset[str]:
+    """The characters that make :mod:`csv` quote a cell (asked of the csv module
+    itself, so the big-row path writes exactly what it would)."""
+    return frozenset(c for c in ',"\n\r\t \x00;' if _csv_line([f"a{c}b"]).startswith('"'))
+
+
+_CSV_QUOTE_IF = _quoting_chars()
 
 
 def _csv_cell(value: Any) -> Any:
@@ -96,6 +210,9 @@ class ParquetWriter(Writer):
     """Parquet with the schema of :mod:`wsanalyze.output.schema`, written in batches."""
 
     BATCH = 20_000
+    BATCH_BYTES = 16 << 20
+    """A batch is written once it holds this many payload bytes, whatever its row
+    count, so one huge message is not joined by 19,999 others in memory."""
 
     def __init__(self, table: str, path: str, max_payload: int | None) -> None:
         super().__init__(table, path, max_payload)
@@ -114,17 +231,20 @@ class ParquetWriter(Writer):
         self.schema = pa.schema(fields)
         self._writer = pq.ParquetWriter(path, self.schema)
         self._batch: list[dict[str, Any]] = []
+        self._batch_bytes = 0
 
     def write(self, record: dict[str, Any]) -> None:
         self._batch.append(file_row(self.table, record, self.max_payload))
         self.rows += 1
-        if len(self._batch) >= self.BATCH:
+        if self.table == "message":
+            self._batch_bytes += len(record["payload"])
+        if len(self._batch) >= self.BATCH or self._batch_bytes >= self.BATCH_BYTES:
             self._flush()
 
     def _flush(self) -> None:
         if self._batch:
-            self._writer.write_table(self._pa.Table.from_pylist(self._batch, schema=self.schema))
-            self._batch = []
+            batch, self._batch, self._batch_bytes = self._batch, [], 0
+            self._writer.write_table(self._pa.Table.from_pylist(batch, schema=self.schema))
 
     def close(self) -> None:
         self._flush()
@@ -137,7 +257,11 @@ Column = tuple[str, int, Callable[[dict[str, Any]], str]]
 def _ts(value: float | None) -> str:
     if value is None:
         return "-"
-    return datetime.fromtimestamp(value, UTC).strftime("%H:%M:%S.%f")[:-3]
+    moment = to_datetime(value)
+    return raw_epoch(value) if moment is None else moment.strftime("%H:%M:%S.%f")[:-3]
+
+
+_PREVIEW_CHARS = 512
 
 
 def _preview(record: dict[str, Any]) -> str:
@@ -148,7 +272,9 @@ def _preview(record: dict[str, Any]) -> str:
         return f"{code if code is not None else '(no code)'} {record['close_reason'] or ''}"
     text = record["text"]
     if text is not None:
-        return repr(text)[1:-1] if text else "(empty)"
+        # Cut before repr: a table cell shows a few hundred characters at most,
+        # and repr of a 64 MiB text would build 256 MB of escapes.
+        return repr(text[:_PREVIEW_CHARS])[1:-1] if text else "(empty)"
     payload: bytes = record["payload"]
     if not payload:
         return "(empty)"

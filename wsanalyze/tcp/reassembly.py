@@ -237,6 +237,11 @@ class TcpReassembler:
         h.refresh()
         return out
 
+    def connection_of(self, seg: TcpSegment) -> int | None:
+        """The id of the open connection ``seg`` belongs to, if any."""
+        h = self._halves.get((seg.src, seg.sport, seg.dst, seg.dport))
+        return None if h is None else h.conn.id
+
     # -- slow path ----------------------------------------------------------
 
     def _slow(self, packet: int, ts: float, seg: TcpSegment, h: _Half | None) -> list[TcpEvent]:
