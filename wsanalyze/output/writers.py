@@ -11,6 +11,7 @@ import codecs
 import csv
 import io
 import json
+import struct
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
@@ -229,17 +230,46 @@ class ParquetWriter(Writer):
             else:
                 fields.append(pa.field(name, types[kind]))
         self.schema = pa.schema(fields)
-        self._writer = pq.ParquetWriter(path, self.schema)
+        # Statistics (min/max) and dictionary pages copy each value of a column:
+        # for payload and text, a 64 MiB message would be held three more times.
+        big = {"payload_b64", "payload", "text"}
+        small = [f.name for f in fields if f.name not in big]
+        self._writer = pq.ParquetWriter(path, self.schema, write_statistics=small,
+                                        use_dictionary=small)
         self._batch: list[dict[str, Any]] = []
         self._batch_bytes = 0
 
     def write(self, record: dict[str, Any]) -> None:
-        self._batch.append(file_row(self.table, record, self.max_payload))
         self.rows += 1
         if self.table == "message":
-            self._batch_bytes += len(record["payload"])
+            payload, text, truncated = _cut(record, self.max_payload)
+            if _is_big(payload, text):
+                self._flush()
+                self._write_big(record, payload, text, truncated)
+                return
+            self._batch_bytes += len(payload)
+        self._batch.append(file_row(self.table, record, self.max_payload))
         if len(self._batch) >= self.BATCH or self._batch_bytes >= self.BATCH_BYTES:
             self._flush()
+
+    def _write_big(self, record: dict[str, Any], payload: bytes, text: str | None,
+                   truncated: bool) -> None:
+        """One huge message as a one-row table whose payload and text columns are
+        built on bytes objects without copying them (``from_buffers``)."""
+        pa = self._pa
+        small = {n: record[n] for n in self.schema.names if n not in ("payload_b64", "text")}
+        small["truncated"] = truncated
+        arrays = []
+        for f in self.schema:
+            if f.name == "payload_b64":
+                arrays.append(_one_value(pa, f.type, base64.b64encode(payload)))
+            elif f.name == "text" and text is not None:
+                # A text as long as its payload is ASCII: its UTF-8 is the payload.
+                data = payload if len(text) == len(payload) else text.encode("utf-8")
+                arrays.append(_one_value(pa, f.type, data))
+            else:
+                arrays.append(pa.array([small.get(f.name)], type=f.type))
+        self._writer.write_table(pa.Table.from_arrays(arrays, schema=self.schema))
 
     def _flush(self) -> None:
         if self._batch:
@@ -249,6 +279,12 @@ class ParquetWriter(Writer):
     def close(self) -> None:
         self._flush()
         self._writer.close()
+
+
+def _one_value(pa: Any, kind: Any, data: bytes) -> Any:
+    """A one-element string or binary Arrow array over ``data`` (zero copy)."""
+    offsets = pa.py_buffer(struct.pack("<ii", 0, len(data)))
+    return pa.Array.from_buffers(kind, 1, [None, offsets, pa.py_buffer(data)])
 
 
 Column = tuple[str, int, Callable[[dict[str, Any]], str]]
