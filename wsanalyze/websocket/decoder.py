@@ -18,6 +18,7 @@ import codecs
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
+from wsanalyze.websocket.checks import header_findings, is_clean
 from wsanalyze.websocket.deflate import MessageInflater
 from wsanalyze.websocket.events import (
     DecoderEvent,
@@ -962,13 +963,9 @@ class ConnectionDecoder:
     def _is_plain(self, side: _Side, h: FrameHeader) -> bool:
         """A final frame that breaks no rule and needs no reassembly: a text or
         binary message when none is in progress, or a control frame."""
-        op = h.opcode
-        if h.masked != side.masked or h.rsv2 or h.rsv3 or not h.minimal_length or \
-                side.close_sent or h.length > self.limits.max_payload:
-            return False
-        if op in (OP_TEXT, OP_BINARY):
-            return side.msg is None and (not h.rsv1 or self.info.deflate)
-        return OP_CLOSE <= op <= OP_PONG and h.length <= 125 and not h.rsv1
+        return h.fin and h.opcode != OP_CONTINUATION and h.length <= self.limits.max_payload \
+            and is_clean(
+            h, side.masked, self.info.deflate, side.msg is not None, side.close_sent)
 
     def _whole_message(self, side: _Side, h: FrameHeader, buf: bytes | bytearray, pos: int,
                        end: int, here: tuple[int, float]) -> None:
@@ -1036,11 +1033,8 @@ class ConnectionDecoder:
         info = self.info
         info.bytes[direction] += h.header_length + h.length  # type: ignore[index]
         op = h.opcode
-        # Most frames break no rule: check the cheap conditions first.
-        if h.masked != side.masked or h.rsv2 or h.rsv3 or not h.minimal_length or \
-                side.close_sent or (h.rsv1 and not (info.deflate and 1 <= op <= 2)) or \
-                (op >= 8 and (op > 10 or h.length > 125 or not h.fin)) or \
-                (op == 0) == (side.msg is None) or 3 <= op <= 7:
+        # Most frames break no rule: the cheap predicate first.
+        if not is_clean(h, side.masked, info.deflate, side.msg is not None, side.close_sent):
             self._check_header(side, h, ts, packet, offset)
         if op >= 8 or op not in KNOWN_OPCODES:
             # Control frames (and reserved opcodes) stand alone, even between fragments.
@@ -1069,53 +1063,20 @@ class ConnectionDecoder:
 
     def _check_header(self, side: _Side, h: FrameHeader, ts: float, packet: int,
                       offset: int, *, framed: bool = True) -> None:
-        d = side.ws_dir
+        """Report the rules ``h`` breaks (:mod:`wsanalyze.websocket.checks`)."""
+        if h.rsv1 and not h.rsv2 and not h.rsv3 and not self.info.deflate:
+            self._infer_deflate(side, h)
+        findings = header_findings(h, side.ws_dir, deflate=self.info.deflate,
+                                   message_type=side.msg.type if side.msg else None,
+                                   synced=side.synced, close_sent=side.close_sent)
+        if not findings:
+            return
         idx = side.f_index if framed else None
         so = offset - (side.ws_base or 0)
         where = f"(frame {idx}, packet {packet})" if framed else \
             f"(stream offset {so}, packet {packet})"
-
-        def v(rule: str, text: str) -> None:
-            self._violation(rule, d, ts, packet, f"{text} {where}", idx, so)
-
-        if d == "c2s" and not h.masked:
-            v("frame.client-unmasked", "client frame without MASK")
-        elif d == "s2c" and h.masked:
-            v("frame.server-masked", "server frame with MASK")
-        op = h.opcode
-        if op not in KNOWN_OPCODES:
-            v("frame.reserved-opcode", f"reserved opcode 0x{op:X}")
-        if h.rsv2 or h.rsv3 or (h.rsv1 and not self.info.deflate):
-            bits = [n for n, b in (("RSV1", h.rsv1), ("RSV2", h.rsv2), ("RSV3", h.rsv3)) if b]
-            if not (h.rsv1 and not h.rsv2 and not h.rsv3 and self._infer_deflate(side, h)):
-                v("frame.reserved-bits", f"{'/'.join(bits)} set with no extension negotiated "
-                  "that defines it")
-        if h.rsv1 and self.info.deflate:
-            if op >= 8:
-                v("deflate.rsv1-on-control", f"RSV1 set on a {opcode_name(op)} frame")
-            elif op == OP_CONTINUATION:
-                v("deflate.rsv1-on-continuation", "RSV1 set on a continuation frame")
-        if not h.minimal_length:
-            v("frame.non-minimal-length", f"payload length {h.length} encoded in "
-              f"{h.header_length - (4 if h.masked else 0) - 2} extra bytes instead of the minimum")
-        if h.length_msb:
-            v("frame.length-msb", "64-bit payload length with its most significant bit set")
-        if op >= 8:
-            if h.length > 125:
-                v("control.too-long", f"{opcode_name(op)} frame with a {h.length}-byte payload "
-                  "(at most 125 allowed)")
-            if not h.fin:
-                v("control.fragmented", f"{opcode_name(op)} frame with FIN clear")
-        elif op in (OP_TEXT, OP_BINARY, OP_CONTINUATION):
-            if op == OP_CONTINUATION and side.msg is None and side.synced:
-                v("fragment.unexpected-continuation", "continuation frame with no message in "
-                  "progress")
-            if op != OP_CONTINUATION and side.msg is not None and side.synced:
-                v("fragment.interleaved", f"new {opcode_name(op)} message while a fragmented "
-                  f"{side.msg.type} message was in progress")
-            if side.close_sent:
-                v("close.data-after-close", f"{opcode_name(op)} frame sent after this side's "
-                  "Close")
+        for rule, text in findings:
+            self._violation(rule, side.ws_dir, ts, packet, f"{text} {where}", idx, so)
 
     def _infer_deflate(self, side: _Side, h: FrameHeader) -> bool:
         """Mid-stream: RSV1 on a data frame means permessage-deflate is in use."""
