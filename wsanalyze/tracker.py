@@ -10,9 +10,9 @@ they are plain tuples, cheap to pickle between processes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from wsanalyze.config import TABLES, Options
 from wsanalyze.sources.records import RawPacket
 from wsanalyze.tcp.events import (
     ConnectionEnded,
@@ -23,13 +23,8 @@ from wsanalyze.tcp.events import (
 )
 from wsanalyze.tcp.packet import PacketParser
 from wsanalyze.tcp.reassembly import TcpReassembler
-from wsanalyze.websocket.decoder import ConnectionDecoder, DecoderLimits
+from wsanalyze.websocket.decoder import ConnectionDecoder
 from wsanalyze.websocket.events import ViolationEvent
-
-TABLES = ("connection", "message", "frame", "violation")
-"""The tables of OUTPUTS.md.  ``"connection-info"`` may be asked for too: with
-each connection row, the decoder's ConnectionInfo (message counts by type and
-compression totals), which is what ``wsanalyze summary`` needs."""
 
 # Item kinds.
 START = 0
@@ -41,21 +36,11 @@ END = 2
 
 DIR_PLACEHOLDER = "\x00dir\x00"
 """Stands for the WebSocket direction in TCP-level rows made before it is known."""
+__all__ = ["TABLES", "Options", "Tracker"]
+
 _GAP_RULES = {"lost": "capture.gap", "truncated": "capture.truncated", "limit": "capture.limit"}
 _GAP_WHAT = {"lost": "were not captured", "truncated": "were cut by the snapshot length",
              "limit": "were dropped (out-of-order buffer limit)"}
-
-
-@dataclass(slots=True)
-class Options:
-    """What to produce and the limits to apply (see README, Limits)."""
-
-    limits: DecoderLimits = field(default_factory=DecoderLimits)
-    tables: frozenset[str] = frozenset(TABLES)
-    """Tables whose records are produced; the others are skipped (faster)."""
-    max_buffered: int = 8 << 20
-    """Out-of-order bytes buffered per TCP direction."""
-    max_connections: int = 100_000
 
 
 class ConnState(NamedTuple):
