@@ -244,6 +244,7 @@ def frame_record(conn: _Conn, ev: FrameEvent) -> dict[str, Any]:
 
 def connection_record(conn: _Conn) -> dict[str, Any]:
     info = conn.info or ConnectionInfo()
+    params = info.deflate_params
     return {
         "connection": conn.id, "client": conn.client, "server": conn.server,
         "ts_start": conn.ts_start, "ts_end": conn.ts_end,
@@ -257,4 +258,8 @@ def connection_record(conn: _Conn) -> dict[str, Any]:
         "bytes_c2s": info.bytes["c2s"], "bytes_s2c": info.bytes["s2c"],
         "violations": conn.violations,
         "tcp_connect_rtt": conn.ended.connect_rtt if conn.ended else None,
+        "deflate_client_max_window_bits": params.client_max_window_bits if params else None,
+        "deflate_server_max_window_bits": params.server_max_window_bits if params else None,
+        "deflate_client_no_context_takeover": bool(params and params.client_no_context_takeover),
+        "deflate_server_no_context_takeover": bool(params and params.server_no_context_takeover),
     }
