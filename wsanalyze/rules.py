@@ -31,7 +31,7 @@ def _r(id: str, severity: str, reference: str, requirement: str, impact: str) ->
 
 
 # Rule ids as constants: code names a rule through these, never a string literal
-# (tests/test_rules_registry.py checks they match the registry one to one).
+# (tests/unit/test_rules_registry.py checks they match the registry one to one).
 HANDSHAKE_REQUEST_INVALID = 'handshake.request-invalid'
 HANDSHAKE_BAD_KEY = 'handshake.bad-key'
 HANDSHAKE_BAD_VERSION = 'handshake.bad-version'

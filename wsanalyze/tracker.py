@@ -32,7 +32,8 @@ from wsanalyze.websocket.events import DecoderEvent
 
 __all__ = ["TABLES", "Decoded", "Ended", "Item", "Options", "Started", "Tracker"]
 
-_GAP_RULES = {"lost": "capture.gap", "truncated": "capture.truncated", "limit": "capture.limit"}
+_GAP_RULES = {"lost": R.CAPTURE_GAP, "truncated": R.CAPTURE_TRUNCATED,
+              "limit": R.CAPTURE_LIMIT}
 _GAP_WHAT = {"lost": "were not captured", "truncated": "were cut by the snapshot length",
              "limit": "were dropped (out-of-order buffer limit)"}
 

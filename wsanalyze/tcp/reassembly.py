@@ -26,6 +26,7 @@ from bisect import bisect_left, insort
 from collections import deque
 from heapq import heapify, heappop, heappush
 
+from wsanalyze import rules as R
 from wsanalyze.tcp.events import (
     ConnectionEnded,
     ConnectionStarted,
@@ -56,8 +57,8 @@ missing bytes to show up late in the capture before declaring them lost."""
 Overlap conflicts with older delivered bytes go unnoticed (memory stays
 bounded); the bytes are still dropped (first copy wins)."""
 
-RULE_OVERLAP = "capture.overlap-conflict"
-RULE_LIMIT = "capture.limit"
+RULE_OVERLAP = R.CAPTURE_OVERLAP_CONFLICT
+RULE_LIMIT = R.CAPTURE_LIMIT
 
 # A buffered out-of-order piece: (offset, end, packet, ts, data); data is None
 # for bytes cut by the snapshot length (they flush as a "truncated" gap).

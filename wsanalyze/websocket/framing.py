@@ -173,7 +173,7 @@ def frame_start(dec: ConnectionDecoder, side: Side, h: FrameHeader, offset: int,
             # after a gap the end of the old one was lost.
             msg.complete = False
             if side.synced:
-                msg.error = "fragment.interleaved"
+                msg.error = R.FRAGMENT_INTERLEAVED
             messages.emit(dec, side, msg, msg.last_ts or ts, msg.last_packet or packet)
         side.synced = True
         compressed = h.rsv1 and info.deflate
