@@ -10,7 +10,7 @@ undecided (it may yet turn out to carry WebSocket), within a bound.
 from __future__ import annotations
 
 from collections import Counter, deque
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 from wsanalyze.rules import ERROR, RULES
 from wsanalyze.tcp.events import ConnectionEnded, ConnectionStarted, Endpoint
@@ -55,9 +55,10 @@ class ConnectionSummary(NamedTuple):
 SUMMARY = "summary"
 """Ask for it among the tables to get a :class:`ConnectionSummary` per connection."""
 
-Record = tuple[str, Row] | tuple[Literal["summary"], ConnectionSummary]
-"""(table name: ``"connection"``, ``"message"``, ``"frame"`` or ``"violation"``, row),
-or (``"summary"``, :class:`ConnectionSummary`) when asked for."""
+Record = tuple[str, Any]
+"""(table name: ``"connection"``, ``"message"``, ``"frame"`` or ``"violation"``, a
+:data:`Row`), or (``"summary"``, a :class:`ConnectionSummary`) when asked for.
+(Typed ``Any`` so that consumers of the four tables index rows without casts.)"""
 
 HOLD_LIMIT = 50_000
 """Records held back for id ordering before the oldest undecided connection is

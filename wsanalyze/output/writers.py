@@ -16,8 +16,6 @@ from typing import IO, Any
 
 from wsanalyze.output.schema import COLUMNS, column_names
 
-FORMATS = ("table", "jsonl", "csv", "parquet")
-
 
 def file_row(table: str, record: dict[str, Any], max_payload: int | None) -> dict[str, Any]:
     """A record as it appears in files: the payload as ``payload_b64`` (cut to

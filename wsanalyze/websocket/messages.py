@@ -71,7 +71,7 @@ def _where(side: Side, msg: Message) -> tuple[int | None, int | None]:
     if not msg.frames:
         return None, None
     first = msg.frames[0]
-    return first.index, first.offset - (side.ws_base or 0)
+    return first.number, first.offset - (side.ws_base or 0)
 
 
 def _payload(dec: ConnectionDecoder, side: Side, msg: Message, ts: float,
@@ -226,7 +226,7 @@ def _frame_events(dec: ConnectionDecoder, side: Side, msg: Message, direction: s
     rows = []
     for f in msg.frames:
         h = f.header
-        rows.append(FrameEvent(direction, f.index, f.ts, f.packet, h.fin, h.rsv1, h.rsv2,
+        rows.append(FrameEvent(direction, f.number, f.ts, f.packet, h.fin, h.rsv1, h.rsv2,
                                h.rsv3, h.opcode, h.masked, h.mask_key, h.header_length,
                                h.length, f.offset - base, index))
     pending = side.msg

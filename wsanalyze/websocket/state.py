@@ -28,7 +28,8 @@ Direction = Literal["c2s", "s2c"]
 class FrameRef(NamedTuple):
     """A frame of a message, as the frames table needs it."""
 
-    index: int
+    number: int
+    """The frame's index in the connection (the frames table's ``index``)."""
     ts: float
     packet: int
     header: FrameHeader
