@@ -67,3 +67,17 @@ def test_undecided_direction_is_named_by_tcp_direction() -> None:
         WebSocketDetected(1, "mid-stream")])])
     assert [r["message"] for _, r in out] == ["s2c stream: bytes differ"]
     assert seq.finish() == []
+
+
+def test_rows_have_exactly_the_schema_columns_in_order() -> None:
+    # One declaration of the columns: output/schema.py; every row builder follows it.
+    from tests.unit.test_tracker import packets, websocket_conversation
+    from wsanalyze.output.schema import column_names
+    from wsanalyze.pipeline import run
+
+    conv, _, _ = websocket_conversation()  # no closing handshake: one violation row
+    seen = []
+    for table, row in run(packets(conv)):
+        assert list(row) == column_names(table), table
+        seen.append(row["rule"] if table == "violation" else table)
+    assert seen == ["frame", "message", "close.no-close-handshake", "connection"]
