@@ -85,7 +85,11 @@ class ConnectionDecoder:
             # The common case: parse straight from the packet's bytes, no copy; every
             # byte of them is in this packet.  Its place in ``chunks`` is needed only
             # if a frame goes on into later packets.
-            if side.hdr is not None:
+            # Compiler compromise: a bool, not ``if side.hdr is not None`` — mypy keeps
+            # ``side.hdr`` narrowed to None across parse_frames, and mypyc would
+            # compile the test below away.
+            mid_frame = side.hdr is not None
+            if mid_frame:
                 side.chunks.append(chunk)
                 framing.parse_frames(self, side, data, (packet, ts))
             else:
