@@ -22,12 +22,13 @@ demo: $(VENV)/.installed
 	$(BIN)/wsanalyze summary $(SAMPLE)
 	$(BIN)/wsanalyze messages $(SAMPLE)
 
-test: $(VENV)/.installed-test
-	$(BIN)/ruff check wsanalyze tests tools benchmarks notebooks fuzz
+test: lint
 	$(BIN)/python -m pytest -n 2 -q
 
+# mypy: --strict on sources/, tcp/, websocket/, tracker, sequencer (pyproject.toml).
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check wsanalyze tests tools benchmarks notebooks fuzz
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

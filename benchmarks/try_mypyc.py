@@ -33,6 +33,8 @@ HOT = [
     "sources/pcap.py", "sources/records.py", "tcp/packet.py", "tcp/segment.py",
     "tcp/events.py", "tcp/reassembly.py", "websocket/frames.py", "websocket/deflate.py",
     "websocket/scan.py", "websocket/decoder.py", "websocket/events.py", "tracker.py",
+    "websocket/framing.py", "websocket/messages.py", "websocket/checks.py",
+    "websocket/state.py", "websocket/modes.py",
 ]
 """The modules every packet or message goes through (by cProfile)."""
 

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Literal
 
+from wsanalyze.config import DecoderLimits
 from wsanalyze.output.schema import COLUMNS
 from wsanalyze.parallel import ParallelRun
-from wsanalyze.pipeline import TABLES, Analyzer, Options, Record
+from wsanalyze.pipeline import TABLES, Analyzer, Options, Record, run
 from wsanalyze.sources.capture import CaptureReader, open_capture
-from wsanalyze.websocket.decoder import DecoderLimits
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -67,13 +67,8 @@ class CaptureRun:
             self.warnings.extend(self._parallel.notes)
             return
         analyzer = self.analyzer
-        feed = analyzer.feed
         try:
-            for pkt in self.reader:
-                out = feed(pkt)
-                if out:
-                    yield from out
-            yield from analyzer.finish()
+            yield from run(self.reader, analyzer=analyzer)
         finally:
             self.reader.close()
         self.stopped = self.reader.stopped

@@ -15,15 +15,16 @@ import multiprocessing as mp
 import os
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
-from typing import Any
 
+from wsanalyze.pipeline import FINISH, decode
 from wsanalyze.sequencer import Record, Sequencer
 from wsanalyze.sources.capture import open_capture
-from wsanalyze.tracker import Options, Tracker
+from wsanalyze.tracker import Item, Options, Tracker
 
 _BATCH = 256
 """Packets' worth of items per message to the parent (fewer, larger pickles)."""
-_LAST = float("inf")
+Tagged = tuple[tuple[float, int], list[Item]]
+"""Items with their merge key: (packet number or FINISH, connection key)."""
 
 
 class WorkerError(RuntimeError):
@@ -34,23 +35,23 @@ def _worker(path: str, options: Options, shard: int, jobs: int, conn: Connection
     try:
         reader = open_capture(path)
         tracker = Tracker(options, shard=shard, jobs=jobs)
-        batch: list[tuple[tuple[float, int], list[tuple]]] = []
-        for pkt in reader:
-            items = tracker.feed(pkt)
-            if items:
-                batch.append(((pkt.number, 0), items))
+        batch: list[Tagged] = []
+        for number, items in decode(reader, tracker):
+            if number != FINISH:
+                batch.append(((number, 0), items))
                 if len(batch) >= _BATCH:
                     conn.send(batch)
                     batch = []
-        # Connections still open at the end, in first-packet order across workers.
-        group: list[tuple] = []
-        for item in tracker.finish():
-            if group and group[0][1] != item[1]:
-                batch.append(((_LAST, group[0][1]), group))
-                group = []
-            group.append(item)
-        if group:
-            batch.append(((_LAST, group[0][1]), group))
+                continue
+            # Connections still open at the end, in first-packet order across workers.
+            group: list[Item] = []
+            for item in items:
+                if group and group[0].key != item.key:
+                    batch.append(((FINISH, group[0].key), group))
+                    group = []
+                group.append(item)
+            if group:
+                batch.append(((FINISH, group[0].key), group))
         conn.send(batch)
         conn.send(("done", tracker.packets, tracker.first_ts, tracker.last_ts,
                    tracker.notes(), reader.stopped))
@@ -91,7 +92,7 @@ class ParallelRun:
             feed = sequencer.feed
             streams = [self._stream(i, pipe) for i, pipe in enumerate(pipes)]
             for (packet, _), items in heapq.merge(*streams, key=lambda entry: entry[0]):
-                if packet != _LAST:
+                if packet != FINISH:
                     self.packets = max(self.packets, int(packet))
                 out = feed(items)
                 if out:
@@ -105,7 +106,7 @@ class ParallelRun:
             for pipe in pipes:
                 pipe.close()
 
-    def _stream(self, index: int, pipe: Connection) -> Iterator[Any]:
+    def _stream(self, index: int, pipe: Connection) -> Iterator[Tagged]:
         while True:
             try:
                 msg = pipe.recv()

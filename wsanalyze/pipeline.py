@@ -10,13 +10,13 @@ in other processes in front of the same sequencer, see :mod:`wsanalyze.parallel`
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from wsanalyze.sequencer import Record, Sequencer
 from wsanalyze.sources.records import RawPacket
-from wsanalyze.tracker import TABLES, Options, Tracker
+from wsanalyze.tracker import TABLES, Item, Options, Tracker
 
-__all__ = ["TABLES", "Analyzer", "Options", "Record", "run"]
+__all__ = ["FINISH", "TABLES", "Analyzer", "Options", "Record", "decode", "run"]
 
 
 class Analyzer:
@@ -53,12 +53,30 @@ class Analyzer:
         return self.tracker.notes()
 
 
-def run(packets: Iterator[RawPacket], options: Options | None = None) -> Iterator[Record]:
-    """Drive an :class:`Analyzer` over ``packets``, yielding records as they complete."""
-    analyzer = Analyzer(options)
-    feed = analyzer.feed
+FINISH = float("inf")
+"""The tag :func:`decode` gives the items of the end of the capture."""
+
+
+def decode(packets: Iterable[RawPacket], tracker: Tracker) -> Iterator[tuple[float, list[Item]]]:
+    """The one packet loop: each packet's tracker items, tagged with its number, then
+    the items of the connections still open at the end, tagged :data:`FINISH`.
+    Used by :func:`run` (one process) and by each ``--jobs`` worker."""
+    feed = tracker.feed
     for pkt in packets:
-        out = feed(pkt)
+        items = feed(pkt)
+        if items:
+            yield pkt.number, items
+    yield FINISH, tracker.finish()
+
+
+def run(packets: Iterable[RawPacket], options: Options | None = None, *,
+        analyzer: Analyzer | None = None) -> Iterator[Record]:
+    """Drive an :class:`Analyzer` (a new one with ``options`` unless given) over
+    ``packets``, yielding records as they complete."""
+    analyzer = analyzer or Analyzer(options)
+    sequence = analyzer.sequencer.feed
+    for _, items in decode(packets, analyzer.tracker):
+        out = sequence(items)
         if out:
             yield from out
-    yield from analyzer.finish()
+    yield from analyzer.sequencer.finish()

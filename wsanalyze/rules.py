@@ -30,6 +30,51 @@ def _r(id: str, severity: str, reference: str, requirement: str, impact: str) ->
     return Rule(id, severity, reference, requirement, impact)
 
 
+# Rule ids as constants: code names a rule through these, never a string literal
+# (tests/unit/test_rules_registry.py checks they match the registry one to one).
+HANDSHAKE_REQUEST_INVALID = 'handshake.request-invalid'
+HANDSHAKE_BAD_KEY = 'handshake.bad-key'
+HANDSHAKE_BAD_VERSION = 'handshake.bad-version'
+HANDSHAKE_BAD_ACCEPT = 'handshake.bad-accept'
+HANDSHAKE_RESPONSE_INVALID = 'handshake.response-invalid'
+HANDSHAKE_REJECTED = 'handshake.rejected'
+HANDSHAKE_UNREQUESTED_SUBPROTOCOL = 'handshake.unrequested-subprotocol'
+HANDSHAKE_UNREQUESTED_EXTENSION = 'handshake.unrequested-extension'
+FRAME_CLIENT_UNMASKED = 'frame.client-unmasked'
+FRAME_SERVER_MASKED = 'frame.server-masked'
+FRAME_RESERVED_BITS = 'frame.reserved-bits'
+FRAME_RESERVED_OPCODE = 'frame.reserved-opcode'
+FRAME_NON_MINIMAL_LENGTH = 'frame.non-minimal-length'
+FRAME_LENGTH_MSB = 'frame.length-msb'
+FRAME_UNPARSEABLE = 'frame.unparseable'
+FRAME_RESYNCHRONISED = 'frame.resynchronised'
+CONTROL_TOO_LONG = 'control.too-long'
+CONTROL_FRAGMENTED = 'control.fragmented'
+FRAGMENT_UNEXPECTED_CONTINUATION = 'fragment.unexpected-continuation'
+FRAGMENT_INTERLEAVED = 'fragment.interleaved'
+TEXT_INVALID_UTF8 = 'text.invalid-utf8'
+CLOSE_ONE_BYTE_PAYLOAD = 'close.one-byte-payload'
+CLOSE_INVALID_CODE = 'close.invalid-code'
+CLOSE_INVALID_REASON_UTF8 = 'close.invalid-reason-utf8'
+CLOSE_DATA_AFTER_CLOSE = 'close.data-after-close'
+CLOSE_NO_CLOSE_HANDSHAKE = 'close.no-close-handshake'
+PING_UNANSWERED = 'ping.unanswered'
+PONG_PAYLOAD_MISMATCH = 'pong.payload-mismatch'
+DEFLATE_BAD_NEGOTIATION = 'deflate.bad-negotiation'
+DEFLATE_RSV1_ON_CONTINUATION = 'deflate.rsv1-on-continuation'
+DEFLATE_RSV1_ON_CONTROL = 'deflate.rsv1-on-control'
+DEFLATE_DECOMPRESSION_FAILED = 'deflate.decompression-failed'
+DEFLATE_CONTEXT_TAKEOVER_VIOLATED = 'deflate.context-takeover-violated'
+DEFLATE_WINDOW_BITS_EXCEEDED = 'deflate.window-bits-exceeded'
+MESSAGE_TOO_BIG = 'message.too-big'
+CAPTURE_GAP = 'capture.gap'
+CAPTURE_MID_STREAM = 'capture.mid-stream'
+CAPTURE_TRUNCATED = 'capture.truncated'
+CAPTURE_UNDECODABLE = 'capture.undecodable'
+CAPTURE_LIMIT = 'capture.limit'
+CAPTURE_OVERLAP_CONFLICT = 'capture.overlap-conflict'
+CAPTURE_BAD_TIMESTAMP = 'capture.bad-timestamp'
+
 _RULES: tuple[Rule, ...] = (
     # Handshake, RFC 6455 §4
     _r("handshake.request-invalid", ERROR, "RFC 6455 §4.1",
@@ -168,8 +213,3 @@ _RULES: tuple[Rule, ...] = (
 )
 
 RULES: dict[str, Rule] = {rule.id: rule for rule in _RULES}
-
-
-def rule(rule_id: str) -> Rule:
-    """Return the rule with this id (KeyError for an unknown id: a bug)."""
-    return RULES[rule_id]

@@ -9,18 +9,19 @@ undecided (it may yet turn out to carry WebSocket), within a bound.
 
 from __future__ import annotations
 
-from collections import deque
-from typing import Any
+from collections import Counter, deque
+from typing import Any, NamedTuple
 
 from wsanalyze.rules import ERROR, RULES
 from wsanalyze.tcp.events import ConnectionEnded, ConnectionStarted, Endpoint
 from wsanalyze.tracker import (
-    DIR_PLACEHOLDER,
-    END,
-    EVENTS,
-    START,
     TABLES,
     ConnState,
+    Decoded,
+    Ended,
+    Item,
+    ItemEvent,
+    Started,
     TcpViolation,
 )
 from wsanalyze.websocket.decoder import ConnectionInfo
@@ -31,13 +32,45 @@ from wsanalyze.websocket.events import (
     WebSocketDetected,
 )
 
-Record = tuple[str, dict[str, Any]]
-"""(table name: ``"connection"``, ``"message"``, ``"frame"`` or ``"violation"``, row)."""
+Row = dict[str, Any]
+"""A row of one of the tables of OUTPUTS.md (``output/schema.py`` COLUMNS)."""
+
+
+class ConnectionSummary(NamedTuple):
+    """A connection's row with the counters ``wsanalyze summary`` shows: the record
+    of the ``"summary"`` kind, produced when it is among the wanted tables."""
+
+    row: Row
+    types: Counter[tuple[str, str]]
+    """Rows of the messages table by (direction, type)."""
+    data_messages: int
+    compressed: int
+    """Compressed data messages, their bytes as carried and once inflated:"""
+    compressed_raw: int
+    compressed_inflated: int
+    incomplete: int
+    """Messages with bytes lost to the capture."""
+
+
+SUMMARY = "summary"
+"""Ask for it among the tables to get a :class:`ConnectionSummary` per connection."""
+
+Record = tuple[str, Any]
+"""(table name: ``"connection"``, ``"message"``, ``"frame"`` or ``"violation"``, a
+:data:`Row`), or (``"summary"``, a :class:`ConnectionSummary`) when asked for.
+(Typed ``Any`` so that consumers of the four tables index rows without casts.)"""
 
 HOLD_LIMIT = 50_000
 """Records held back for id ordering before the oldest undecided connection is
 given up on (it then gets the next id if it later turns out to be WebSocket)."""
-_END = "connection-end"
+
+
+class _End(NamedTuple):
+    """Held in place of the connection's row until it has an id."""
+
+
+_END = _End()
+Held = ItemEvent | _End
 
 
 def format_endpoint(ep: Endpoint) -> str:
@@ -58,7 +91,7 @@ class _Conn:
         self.state = ConnState(False, False, False, None)
         self.info: ConnectionInfo | None = None
         self.id: int | None = None
-        self.held: list[Any] = []
+        self.held: list[Held] = []
         self.client = ""
         self.server = ""
         self.ended: ConnectionEnded | None = None
@@ -79,23 +112,22 @@ class Sequencer:
         self._held = 0
         self._out: list[Record] = []
 
-    def feed(self, items: list[tuple]) -> list[Record]:
+    def feed(self, items: list[Item]) -> list[Record]:
         for item in items:
-            kind = item[0]
-            if kind == EVENTS:
-                conn = self._conns[item[1]]
-                conn.state = item[2]
-                self._events(conn, item[3])
-            elif kind == START:
-                conn = _Conn(item[2])
-                self._conns[item[1]] = conn
+            if type(item) is Decoded:
+                conn = self._conns[item.key]
+                conn.state = item.state
+                self._events(conn, item.events)
+            elif type(item) is Started:
+                conn = _Conn(item.event)
+                self._conns[item.key] = conn
                 self._order.append(conn)
-            elif kind == END:
-                conn = self._conns.pop(item[1])
-                conn.state = item[2]
-                conn.ended = item[3]
-                conn.info = item[4]
-                conn.ts_end = item[5]
+            elif type(item) is Ended:
+                conn = self._conns.pop(item.key)
+                conn.state = item.state
+                conn.ended = item.event
+                conn.info = item.info
+                conn.ts_end = item.ts_end
                 self._emit(conn, _END)
                 self._advance()
         out = self._out
@@ -112,7 +144,7 @@ class Sequencer:
         return out
 
     # ------------------------------------------------------------ internals
-    def _events(self, conn: _Conn, events: list) -> None:
+    def _events(self, conn: _Conn, events: list[ItemEvent]) -> None:
         for ev in events:
             if type(ev) is WebSocketDetected:
                 cd = ev.client_direction
@@ -130,7 +162,7 @@ class Sequencer:
         if self._order and self._order[0] is conn:
             self._advance()
 
-    def _emit(self, conn: _Conn, item: Any) -> None:
+    def _emit(self, conn: _Conn, item: Held) -> None:
         if conn.id is not None:
             self._convert(conn, item)
             return
@@ -178,44 +210,54 @@ class Sequencer:
         for item in held:
             self._convert(conn, item)
 
-    def _convert(self, conn: _Conn, ev: Any) -> None:
+    def _convert(self, conn: _Conn, ev: Held) -> None:
         tables = self.tables
-        kind = type(ev)
-        if kind is MessageEvent:
+        out = self._out
+        if type(ev) is MessageEvent:
             if "message" in tables:
-                self._out.append(("message", message_record(conn, ev)))
-        elif kind is FrameEvent:
+                out.append(("message", message_record(conn, ev)))
+        elif type(ev) is FrameEvent:
             if "frame" in tables:
-                self._out.append(("frame", frame_record(conn, ev)))
-        elif kind is ViolationEvent or kind is TcpViolation:
-            direction = None
-            if kind is TcpViolation:
-                tcp_dir = ev.tcp_direction
-                ev = ev.event
-                cd = conn.state.client_direction
-                if tcp_dir is not None and cd is not None:
+                out.append(("frame", frame_record(conn, ev)))
+        elif type(ev) is ViolationEvent:
+            self._violation(conn, ev.rule, ev.direction, ev.ts, ev.packet, ev.message,
+                            ev.frame, ev.stream_offset)
+        elif type(ev) is TcpViolation:
+            direction: str | None = None
+            cd = conn.state.client_direction
+            tcp_dir = ev.tcp_direction
+            message = ev.before
+            if tcp_dir is not None:
+                if cd is not None:
                     direction = "c2s" if tcp_dir == cd else "s2c"
-                message = ev.message.replace(DIR_PLACEHOLDER,
-                                             direction or f"TCP direction {tcp_dir}")
-            else:
-                direction = ev.direction
-                message = ev.message
-            r = RULES[ev.rule]
-            if r.severity == ERROR:
-                conn.violations += 1
-            if "violation" in tables:
-                self._out.append(("violation", {
-                    "connection": conn.id, "client": conn.client, "server": conn.server,
-                    "direction": direction, "ts": ev.ts, "packet": ev.packet, "rule": ev.rule,
-                    "severity": r.severity, "reference": r.reference, "message": message,
-                    "frame": ev.frame, "stream_offset": ev.stream_offset,
-                }))
-        elif ev == _END:
+                message += (direction or f"TCP direction {tcp_dir}") + ev.after
+            self._violation(conn, ev.rule, direction, ev.ts, ev.packet, message)
+        elif type(ev) is _End:
+            row = connection_record(conn)
             if "connection" in tables:
-                self._out.append(("connection", connection_record(conn)))
-            if "connection-info" in tables:
-                self._out.append(("connection-info", {"row": connection_record(conn),
-                                                      "info": conn.info}))
+                out.append(("connection", row))
+            if SUMMARY in tables:
+                out.append((SUMMARY, connection_summary(row, conn.info)))
+
+    def _violation(self, conn: _Conn, rule: str, direction: str | None, ts: float,
+                   packet: int | None, message: str, frame: int | None = None,
+                   stream_offset: int | None = None) -> None:
+        r = RULES[rule]
+        if r.severity == ERROR:
+            conn.violations += 1
+        if "violation" in self.tables:
+            self._out.append(("violation", {
+                "connection": conn.id, "client": conn.client, "server": conn.server,
+                "direction": direction, "ts": ts, "packet": packet, "rule": rule,
+                "severity": r.severity, "reference": r.reference, "message": message,
+                "frame": frame, "stream_offset": stream_offset,
+            }))
+
+
+def connection_summary(row: Row, info: ConnectionInfo | None) -> ConnectionSummary:
+    info = info or ConnectionInfo()
+    return ConnectionSummary(row, info.types, sum(info.messages.values()), info.compressed,
+                             info.compressed_raw, info.compressed_inflated, info.incomplete)
 
 
 def message_record(conn: _Conn, ev: MessageEvent) -> dict[str, Any]:
@@ -244,6 +286,7 @@ def frame_record(conn: _Conn, ev: FrameEvent) -> dict[str, Any]:
 
 def connection_record(conn: _Conn) -> dict[str, Any]:
     info = conn.info or ConnectionInfo()
+    params = info.deflate_params
     return {
         "connection": conn.id, "client": conn.client, "server": conn.server,
         "ts_start": conn.ts_start, "ts_end": conn.ts_end,
@@ -257,4 +300,8 @@ def connection_record(conn: _Conn) -> dict[str, Any]:
         "bytes_c2s": info.bytes["c2s"], "bytes_s2c": info.bytes["s2c"],
         "violations": conn.violations,
         "tcp_connect_rtt": conn.ended.connect_rtt if conn.ended else None,
+        "deflate_client_max_window_bits": params.client_max_window_bits if params else None,
+        "deflate_server_max_window_bits": params.server_max_window_bits if params else None,
+        "deflate_client_no_context_takeover": bool(params and params.client_no_context_takeover),
+        "deflate_server_no_context_takeover": bool(params and params.server_no_context_takeover),
     }

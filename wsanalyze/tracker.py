@@ -4,59 +4,39 @@ A :class:`Tracker` owns the packet parser, the TCP reassembler and one
 :class:`~wsanalyze.websocket.decoder.ConnectionDecoder` per connection.  It may
 see only a shard of the connections (``--jobs``): every tracker reads every
 packet (so packet numbers agree) but decodes only the connections of its shard.
-Its output items are what :class:`~wsanalyze.sequencer.Sequencer` puts in order;
-they are plain tuples, cheap to pickle between processes.
+Its output items (:data:`Item`: :class:`Started`, :class:`Decoded`, :class:`Ended`)
+are what :class:`~wsanalyze.sequencer.Sequencer` puts in order; they are
+NamedTuples, cheap to pickle between processes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
+from wsanalyze import rules as R
+from wsanalyze.config import TABLES, Options
 from wsanalyze.sources.records import RawPacket
 from wsanalyze.tcp.events import (
     ConnectionEnded,
     ConnectionStarted,
     StreamData,
     StreamGap,
+    TcpEvent,
     TcpNote,
 )
 from wsanalyze.tcp.packet import PacketParser
 from wsanalyze.tcp.reassembly import TcpReassembler
+from wsanalyze.tcp.segment import TcpSegment
 from wsanalyze.timestamps import TS_MAX, TS_MIN, raw_epoch
-from wsanalyze.websocket.decoder import ConnectionDecoder, DecoderLimits
-from wsanalyze.websocket.events import ViolationEvent
+from wsanalyze.websocket.decoder import ConnectionDecoder, ConnectionInfo
+from wsanalyze.websocket.events import DecoderEvent
 
-TABLES = ("connection", "message", "frame", "violation")
-"""The tables of OUTPUTS.md.  ``"connection-info"`` may be asked for too: with
-each connection row, the decoder's ConnectionInfo (message counts by type and
-compression totals), which is what ``wsanalyze summary`` needs."""
+__all__ = ["TABLES", "Decoded", "Ended", "Item", "Options", "Started", "Tracker"]
 
-# Item kinds.
-START = 0
-"""(START, key, ConnectionStarted)"""
-EVENTS = 1
-"""(EVENTS, key, ConnState, [decoder events and TcpViolation])"""
-END = 2
-"""(END, key, ConnState, ConnectionEnded, ConnectionInfo, ts_end)"""
-
-DIR_PLACEHOLDER = "\x00dir\x00"
-"""Stands for the WebSocket direction in TCP-level rows made before it is known."""
-_GAP_RULES = {"lost": "capture.gap", "truncated": "capture.truncated", "limit": "capture.limit"}
+_GAP_RULES = {"lost": R.CAPTURE_GAP, "truncated": R.CAPTURE_TRUNCATED,
+              "limit": R.CAPTURE_LIMIT}
 _GAP_WHAT = {"lost": "were not captured", "truncated": "were cut by the snapshot length",
              "limit": "were dropped (out-of-order buffer limit)"}
-
-
-@dataclass(slots=True)
-class Options:
-    """What to produce and the limits to apply (see README, Limits)."""
-
-    limits: DecoderLimits = field(default_factory=DecoderLimits)
-    tables: frozenset[str] = frozenset(TABLES)
-    """Tables whose records are produced; the others are skipped (faster)."""
-    max_buffered: int = 8 << 20
-    """Out-of-order bytes buffered per TCP direction."""
-    max_connections: int = 100_000
 
 
 class ConnState(NamedTuple):
@@ -69,13 +49,52 @@ class ConnState(NamedTuple):
 
 
 class TcpViolation(NamedTuple):
-    """A row about the TCP stream, whose WebSocket direction may not be known yet."""
+    """A row about a TCP stream, made before its WebSocket direction may be known:
+    its message is ``before``, the stream's direction (``c2s``, ``s2c`` or ``TCP
+    direction N``), then ``after`` — or just ``before`` when ``tcp_direction`` is None."""
 
-    event: ViolationEvent
+    rule: str
+    ts: float
+    packet: int
     tcp_direction: int | None
+    before: str
+    after: str = ""
 
 
-def shard_of(seg: Any, jobs: int) -> int:
+ItemEvent = DecoderEvent | TcpViolation
+"""What a connection's :class:`Decoded` item carries, in order."""
+
+
+# The items a tracker emits, in packet order; cheap to pickle between processes.
+class Started(NamedTuple):
+    """A TCP connection began (``key``: its first packet, unique per tracker)."""
+
+    key: int
+    event: ConnectionStarted
+
+
+class Decoded(NamedTuple):
+    """Events of a connection, with its decoder's state after them."""
+
+    key: int
+    state: ConnState
+    events: list[ItemEvent]
+
+
+class Ended(NamedTuple):
+    """A connection ended: what its connections row needs."""
+
+    key: int
+    state: ConnState
+    event: ConnectionEnded
+    info: ConnectionInfo
+    ts_end: float
+
+
+Item = Started | Decoded | Ended
+
+
+def shard_of(seg: TcpSegment, jobs: int) -> int:
     """The shard of a segment's connection: the same for both directions and in
     every process (Python's ``hash`` of bytes is salted per process)."""
     return (seg.sport + seg.dport + int.from_bytes(seg.src[-4:], "big")
@@ -105,16 +124,16 @@ class Tracker:
         self._messages = "message" in self.options.tables
         self._shard = shard
         self._jobs = jobs
-        self._out: list[tuple] = []
+        self._out: list[Item] = []
         self.packets = 0
         self.first_ts: float | None = None
         self.last_ts: float | None = None
         self._bad_ts_packet: int | None = None
         self._bad_ts = 0.0
         self._bad_ts_conns: set[int] = set()
-        self._pending_bad_ts: tuple[RawPacket, Any] | None = None
+        self._pending_bad_ts: tuple[RawPacket, TcpSegment] | None = None
 
-    def feed(self, pkt: RawPacket) -> list[tuple]:
+    def feed(self, pkt: RawPacket) -> list[Item]:
         self.packets += 1
         if self.first_ts is None:
             self.first_ts = pkt.ts
@@ -133,7 +152,7 @@ class Tracker:
             self._out = []
         return out
 
-    def finish(self) -> list[tuple]:
+    def finish(self) -> list[Item]:
         for ev in self.tcp.finish():
             self._tcp_event(ev)
         out = self._out
@@ -148,7 +167,7 @@ class Tracker:
                          f"({raw_epoch(self._bad_ts)}); such times are shown as epoch numbers")
         return notes
 
-    def _bad_timestamp(self, pkt: RawPacket, seg: Any) -> None:
+    def _bad_timestamp(self, pkt: RawPacket, seg: TcpSegment | None) -> None:
         """Note the first packet whose time no calendar holds (timestamps.py), and
         the first of each connection as a ``capture.bad-timestamp`` row once the
         packet has been fed (so a connection it opens exists)."""
@@ -157,20 +176,21 @@ class Tracker:
         if seg is not None and (self._jobs == 1 or shard_of(seg, self._jobs) == self._shard):
             self._pending_bad_ts = (pkt, seg)
 
-    def _report_bad_timestamp(self, pkt: RawPacket, seg: Any) -> None:
+    def _report_bad_timestamp(self, pkt: RawPacket, seg: TcpSegment) -> None:
         self._pending_bad_ts = None
         cid = self.tcp.connection_of(seg)
-        conn = self._conns.get(cid) if cid is not None else None
-        if conn is None or cid in self._bad_ts_conns:
+        if cid is None or cid in self._bad_ts_conns:
+            return
+        conn = self._conns.get(cid)
+        if conn is None:
             return
         self._bad_ts_conns.add(cid)
         text = (f"packet {pkt.number} has a timestamp outside the calendar "
                 f"({raw_epoch(pkt.ts)}); its time is shown as an epoch number")
-        row = TcpViolation(ViolationEvent("capture.bad-timestamp", None, pkt.ts, pkt.number,
-                                          text), None)
-        self._out.append((EVENTS, conn.key, _state(conn.decoder), [row]))
+        row = TcpViolation(R.CAPTURE_BAD_TIMESTAMP, pkt.ts, pkt.number, None, text)
+        self._out.append(Decoded(conn.key, _state(conn.decoder), [row]))
 
-    def _tcp_event(self, ev: object) -> None:
+    def _tcp_event(self, ev: TcpEvent) -> None:
         if type(ev) is StreamData:
             conn = self._conns.get(ev.conn)
             if conn is not None:
@@ -178,45 +198,44 @@ class Tracker:
                 dec = conn.decoder
                 events = dec.data(ev.ts, ev.packet, ev.direction, ev.offset, ev.data)
                 if events:
-                    self._out.append((EVENTS, conn.key, _state(dec), events))
+                    self._out.append(Decoded(conn.key, _state(dec), list(events)))
         elif type(ev) is ConnectionStarted:
             dec = ConnectionDecoder(syn_seen=ev.syn_seen, limits=self.options.limits,
                                     frames=self._frames, messages=self._messages)
             self._conns[ev.conn] = _Conn(ev.packet, dec, ev.ts)
-            self._out.append((START, ev.packet, ev))
+            self._out.append(Started(ev.packet, ev))
         elif type(ev) is StreamGap:
             conn = self._conns.get(ev.conn)
             if conn is not None:
                 end = ev.offset + ev.length - 1
-                text = (f"{ev.length} bytes of the {DIR_PLACEHOLDER} stream (TCP stream offsets "
-                        f"{ev.offset}–{end}) {_GAP_WHAT.get(ev.reason, 'were not captured')}; "
-                        f"packet {ev.packet} "
-                        f"{'follows the gap' if ev.reason == 'lost' else 'is affected'}")
-                row = TcpViolation(ViolationEvent(_GAP_RULES.get(ev.reason, "capture.gap"),
-                                                  None, ev.ts, ev.packet, text), ev.direction)
+                row = TcpViolation(
+                    _GAP_RULES.get(ev.reason, R.CAPTURE_GAP), ev.ts, ev.packet, ev.direction,
+                    f"{ev.length} bytes of the ",
+                    f" stream (TCP stream offsets {ev.offset}–{end}) "
+                    f"{_GAP_WHAT.get(ev.reason, 'were not captured')}; packet {ev.packet} "
+                    f"{'follows the gap' if ev.reason == 'lost' else 'is affected'}")
                 dec = conn.decoder
                 events = dec.gap(ev.ts, ev.packet, ev.direction, ev.offset, ev.length,
                                  ev.reason)
-                self._out.append((EVENTS, conn.key, _state(dec), [row, *events]))
+                self._out.append(Decoded(conn.key, _state(dec), [row, *events]))
         elif type(ev) is ConnectionEnded:
             conn = self._conns.pop(ev.conn, None)
             if conn is not None:
                 dec = conn.decoder
                 events = dec.end(ev.ts, ev.packet, ev.how)
                 if events:
-                    self._out.append((EVENTS, conn.key, _state(dec), events))
-                self._out.append((END, conn.key, _state(dec), ev, dec.info,
-                                  max(conn.ts_end, ev.ts)))
+                    self._out.append(Decoded(conn.key, _state(dec), list(events)))
+                self._out.append(Ended(conn.key, _state(dec), ev, dec.info,
+                                       max(conn.ts_end, ev.ts)))
         elif type(ev) is TcpNote:
             conn = self._conns.get(ev.conn)
             if conn is not None:
                 # The WebSocket direction may not be known yet: the sequencer
                 # fills it in when the row is written.
-                text = (ev.message if ev.direction is None
-                        else f"{DIR_PLACEHOLDER} stream: {ev.message}")
-                row = TcpViolation(ViolationEvent(ev.rule, None, ev.ts, ev.packet, text),
-                                   ev.direction)
-                self._out.append((EVENTS, conn.key, _state(conn.decoder), [row]))
+                row = TcpViolation(ev.rule, ev.ts, ev.packet, ev.direction,
+                                   ev.message if ev.direction is None else "",
+                                   "" if ev.direction is None else f" stream: {ev.message}")
+                self._out.append(Decoded(conn.key, _state(conn.decoder), [row]))
 
 
 def _state(dec: ConnectionDecoder) -> ConnState:

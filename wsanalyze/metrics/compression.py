@@ -24,14 +24,17 @@ thresholds), so the columns are named ``estimate_*``.
 
 from __future__ import annotations
 
-import re
 import zlib
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
+
+from wsanalyze.websocket.deflate import TAIL as _SYNC_TAIL
+from wsanalyze.websocket.handshake import DeflateParams, parse_deflate_params
+
+__all__ = ["DeflateParams", "compression_table", "message_compression", "parse_deflate_params"]
 
 if TYPE_CHECKING:
     from wsanalyze.analysis import AnalysisResult
@@ -43,7 +46,6 @@ CONTROL_TYPES = frozenset({"close", "ping", "pong"})
 DIRECTIONS = ("c2s", "s2c")
 DEFAULT_WINDOW_BITS = 15
 ESTIMATE_LEVEL = 6
-_SYNC_TAIL = b"\x00\x00\xff\xff"
 
 COMPRESSION_COLUMNS: tuple[str, ...] = (
     "connection", "client", "server", "direction", "deflate",
@@ -55,69 +57,6 @@ COMPRESSION_COLUMNS: tuple[str, ...] = (
     "estimate_saved_takeover", "estimate_saved_no_takeover",
     "estimate_ratio_takeover", "estimate_ratio_no_takeover",
 )
-
-
-@dataclass(frozen=True)
-class DeflateParams:
-    """permessage-deflate parameters accepted by the server (RFC 7692 §7.1).
-
-    ``None`` window bits means the parameter was absent (the peer may use 15)."""
-
-    server_no_context_takeover: bool = False
-    client_no_context_takeover: bool = False
-    server_max_window_bits: int | None = None
-    client_max_window_bits: int | None = None
-
-    def window_bits(self, direction: str) -> int:
-        """LZ77 window (bits) the sender of ``direction`` may use."""
-        bits = self.client_max_window_bits if direction == "c2s" else self.server_max_window_bits
-        return DEFAULT_WINDOW_BITS if bits is None else bits
-
-    def context_takeover(self, direction: str) -> bool:
-        """Whether the sender of ``direction`` may keep its LZ77 window across messages."""
-        if direction == "c2s":
-            return not self.client_no_context_takeover
-        return not self.server_no_context_takeover
-
-
-_PARAM = re.compile(r'^\s*([A-Za-z0-9_\-]+)\s*(?:=\s*"?([^"]*)"?)?\s*$')
-
-
-def parse_deflate_params(extensions: str | None) -> DeflateParams | None:
-    """The permessage-deflate parameters in a ``Sec-WebSocket-Extensions`` value, or
-    None when the value does not accept permessage-deflate.
-
-    >>> parse_deflate_params("permessage-deflate; client_max_window_bits=9")
-    DeflateParams(server_no_context_takeover=False, client_no_context_takeover=False, \
-server_max_window_bits=None, client_max_window_bits=9)
-    """
-    if not extensions:
-        return None
-    for element in extensions.split(","):
-        name, *params = element.split(";")
-        if name.strip().lower() != "permessage-deflate":
-            continue
-        values: dict[str, str | None] = {}
-        for param in params:
-            m = _PARAM.match(param)
-            if m:
-                values[m.group(1).lower()] = m.group(2)
-        return DeflateParams(
-            server_no_context_takeover="server_no_context_takeover" in values,
-            client_no_context_takeover="client_no_context_takeover" in values,
-            server_max_window_bits=_bits(values.get("server_max_window_bits")),
-            client_max_window_bits=_bits(values.get("client_max_window_bits")),
-        )
-    return None
-
-
-def _bits(value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        return int(value.strip())
-    except ValueError:
-        return None
 
 
 def estimate_sizes(payloads: Iterable[bytes], *, context_takeover: bool,
@@ -213,6 +152,19 @@ def message_compression(result: AnalysisResult, *, estimate: bool = False) -> pd
     return out
 
 
+def _negotiated(conn: Any) -> DeflateParams | None:
+    """The permessage-deflate parameters on a connections row (None when inferred
+    mid-stream: the handshake was not seen)."""
+    client_bits = conn.deflate_client_max_window_bits
+    if client_bits is None or client_bits is pd.NA or client_bits != client_bits:
+        return None
+    return DeflateParams(
+        server_no_context_takeover=bool(conn.deflate_server_no_context_takeover),
+        client_no_context_takeover=bool(conn.deflate_client_no_context_takeover),
+        server_max_window_bits=int(conn.deflate_server_max_window_bits),
+        client_max_window_bits=int(client_bits))
+
+
 def _plain_connections(result: AnalysisResult) -> set[int]:
     """Ids of connections without permessage-deflate."""
     c = result.connections
@@ -265,7 +217,7 @@ def compression_table(result: AnalysisResult, *,
             groups[(int(conn), str(direction))] = rows
     records: list[dict[str, Any]] = []
     for conn in conns.itertuples(index=False):
-        params = parse_deflate_params(conn.extensions) if conn.deflate else None
+        params = _negotiated(conn) if conn.deflate else None
         for direction in DIRECTIONS:
             rows = groups.get((int(conn.connection), direction))
             rec = _direction_stats(rows)

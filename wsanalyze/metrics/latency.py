@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from wsanalyze.metrics.compression import data_messages
+from wsanalyze.websocket.pings import PingLedger
 
 if TYPE_CHECKING:
     from wsanalyze.analysis import AnalysisResult
@@ -65,8 +66,10 @@ def _ordered(m: pd.DataFrame) -> pd.DataFrame:
 def ping_pairs(result: AnalysisResult) -> pd.DataFrame:
     """One row per Ping: the Pong that answered it and the round-trip time.
 
-    A Pong answers the earliest unanswered Ping of the other direction that has the
-    same application data (RFC 6455 §5.5.3: a Pong echoes its Ping's payload).  A
+    A Pong answers the most recent unanswered Ping of the other direction that has
+    the same application data, and with it every older unanswered Ping (RFC 6455
+    §5.5.3: a peer may answer only the most recently processed Ping; the same rule
+    as the decoder's ``ping.unanswered``, :mod:`wsanalyze.websocket.pings`).  A
     Pong the capture shows slightly *before* its Ping (packets of the two
     directions captured out of order) still matches, with ``rtt`` 0.  Pings never
     answered have ``pong_index`` NA and ``rtt`` NaN; unsolicited Pongs are not
@@ -89,8 +92,9 @@ def ping_pairs(result: AnalysisResult) -> pd.DataFrame:
 
 
 def _pair_pings(conn: int, rows: pd.DataFrame) -> list[dict[str, Any]]:
-    # Unanswered pings and pongs seen before any matching ping, per sending direction.
-    pending: dict[str, list[tuple[tuple[int, bytes], dict[str, Any]]]] = {"c2s": [], "s2c": []}
+    # Pending pings per sending direction, under the decoder's rule (one PingLedger),
+    # and pongs seen before any matching ping.
+    pending: dict[str, PingLedger[dict[str, Any]]] = {"c2s": PingLedger(), "s2c": PingLedger()}
     early: dict[str, list[tuple[tuple[int, bytes], int, float]]] = {"c2s": [], "s2c": []}
     out: list[dict[str, Any]] = []
     for row in rows.itertuples(index=False):
@@ -103,19 +107,18 @@ def _pair_pings(conn: int, rows: pd.DataFrame) -> list[dict[str, Any]]:
             answers = early[_other(row.direction)]
             hit = next((i for i, (k, _, _) in enumerate(answers) if k == key), None)
             if hit is None:
-                pending[row.direction].append((key, rec))
+                pending[row.direction].add(key, rec)
             else:
                 _, index, ts = answers.pop(hit)
                 rec.update(pong_index=index, ts_pong=ts, rtt=0.0)
             continue
-        asked = pending[_other(row.direction)]
-        hit = next((i for i, (k, _) in enumerate(asked) if k == key), None)
-        if hit is None:
+        answered = pending[_other(row.direction)].answer(key)
+        if answered is None:
             early[row.direction].append((key, int(row.index), float(row.ts)))
             continue
-        _, rec = asked.pop(hit)
-        rec.update(pong_index=int(row.index), ts_pong=float(row.ts),
-                   rtt=max(0.0, float(row.ts) - rec["ts_ping"]))
+        for rec in answered:
+            rec.update(pong_index=int(row.index), ts_pong=float(row.ts),
+                       rtt=max(0.0, float(row.ts) - rec["ts_ping"]))
     return out
 
 

@@ -17,6 +17,12 @@ CONNECTION_COLUMNS: tuple[tuple[str, str], ...] = (
     ("bytes_s2c", "int64"), ("violations", "int64"),
     # Extra columns (OUTPUTS.md allows additions):
     ("tcp_connect_rtt", "float64"),
+    # The negotiated permessage-deflate parameters (RFC 7692 §7.1): window bits
+    # (8-15; null without deflate or when inferred mid-stream), and whether each
+    # sender agreed to reset its compressor per message (false without deflate).
+    ("deflate_client_max_window_bits", "int64"), ("deflate_server_max_window_bits", "int64"),
+    ("deflate_client_no_context_takeover", "bool"),
+    ("deflate_server_no_context_takeover", "bool"),
 )
 
 MESSAGE_COLUMNS: tuple[tuple[str, str], ...] = (

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from wsanalyze.pipeline import Record
+from wsanalyze.sequencer import ConnectionSummary
 from wsanalyze.timestamps import format_time
 
 
@@ -109,25 +110,23 @@ class Summary:
             stats = self.conns[conn] = _ConnStats()
         return stats
 
-    TABLES = frozenset(("connection-info", "violation"))
+    TABLES = frozenset(("summary", "violation"))
     """What to ask the pipeline for: no message rows, the counts come with each
-    connection (ConnectionInfo)."""
+    connection (:class:`~wsanalyze.sequencer.ConnectionSummary`)."""
 
     def add(self, record: Record) -> None:
         table, row = record
-        if table == "connection-info":
+        if isinstance(row, ConnectionSummary):
             # A connection's row comes last: render it now and keep only the text.
-            conn = row["row"]["connection"]
-            info = row["info"]
+            conn = row.row["connection"]
             stats = self.conns.pop(conn, None) or _ConnStats()
-            stats.row = row["row"]
-            if info is not None:
-                stats.types = info.types
-                stats.data_messages = sum(info.messages.values())
-                stats.compressed = info.compressed
-                stats.raw = info.compressed_raw
-                stats.inflated = info.compressed_inflated
-                stats.incomplete = info.incomplete
+            stats.row = row.row
+            stats.types = row.types
+            stats.data_messages = row.data_messages
+            stats.compressed = row.compressed
+            stats.raw = row.compressed_raw
+            stats.inflated = row.compressed_inflated
+            stats.incomplete = row.incomplete
             self.blocks[conn] = "\n".join(self._block(conn, stats))
         elif table == "violation":
             self._stats(row["connection"]).violations[(row["severity"], row["rule"])] += 1

@@ -18,9 +18,6 @@ from typing import IO, Any
 from wsanalyze.output.schema import COLUMNS, column_names
 from wsanalyze.timestamps import raw_epoch, to_datetime
 
-FORMATS = ("table", "jsonl", "csv", "parquet")
-
-
 BIG_FIELD = 1 << 20
 """A payload or text longer than this (bytes or characters) is written to the
 stream in pieces rather than built into one line in memory: a 64 MiB message of

@@ -18,11 +18,9 @@ from typing import Any, BinaryIO
 
 from wsanalyze.sources import pcap, pcapng
 from wsanalyze.sources.pcap import FormatError, Read, fill
-from wsanalyze.sources.records import CaptureError, RawPacket
+from wsanalyze.sources.records import NON_PACKET_LINKTYPE, CaptureError, RawPacket
 
 __all__ = ["NON_PACKET_LINKTYPE", "CaptureError", "CaptureReader", "RawPacket", "open_capture"]
-
-NON_PACKET_LINKTYPE = pcapng.NON_PACKET_LINKTYPE
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _GZIP_IN_CHUNK = 256 * 1024

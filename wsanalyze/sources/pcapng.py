@@ -26,12 +26,9 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
 from wsanalyze.sources.pcap import FormatError, PacketSink, Read, fill, max_caplen
-from wsanalyze.sources.records import RawPacket
+from wsanalyze.sources.records import NON_PACKET_LINKTYPE, RawPacket
 
 SHB_MAGIC = b"\x0a\x0d\x0d\x0a"
-NON_PACKET_LINKTYPE = -1
-"""Link type given to records that Wireshark numbers as frames but that hold no
-network packet (systemd journal entries, custom blocks, sysdig events)."""
 
 BT_SHB = 0x0A0D0D0A
 BT_IDB = 0x00000001

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+NON_PACKET_LINKTYPE = -1
+"""Link type given to records that Wireshark numbers as frames but that hold no
+network packet (pcapng systemd journal entries, custom blocks, sysdig events)."""
+
 
 class CaptureError(Exception):
     """Nothing could be read: missing file, not a capture, unknown format.

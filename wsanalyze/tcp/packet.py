@@ -29,8 +29,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 
-from wsanalyze.sources.pcapng import NON_PACKET_LINKTYPE
-from wsanalyze.sources.records import RawPacket
+from wsanalyze.sources.records import NON_PACKET_LINKTYPE, RawPacket
 from wsanalyze.tcp.segment import TcpSegment
 
 # Skip reasons, in the order notes() reports them.

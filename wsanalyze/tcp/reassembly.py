@@ -26,6 +26,7 @@ from bisect import bisect_left, insort
 from collections import deque
 from heapq import heapify, heappop, heappush
 
+from wsanalyze import rules as R
 from wsanalyze.tcp.events import (
     ConnectionEnded,
     ConnectionStarted,
@@ -38,6 +39,9 @@ from wsanalyze.tcp.events import (
 from wsanalyze.tcp.segment import ACK, FIN, RST, SYN, TcpSegment
 
 __all__ = ["TcpReassembler"]
+
+FlowKey = tuple[bytes, int, bytes, int]
+"""(source address, source port, destination address, destination port) as sent."""
 
 _MASK = 0xFFFFFFFF
 _HALF = 0x80000000
@@ -56,8 +60,8 @@ missing bytes to show up late in the capture before declaring them lost."""
 Overlap conflicts with older delivered bytes go unnoticed (memory stays
 bounded); the bytes are still dropped (first copy wins)."""
 
-RULE_OVERLAP = "capture.overlap-conflict"
-RULE_LIMIT = "capture.limit"
+RULE_OVERLAP = R.CAPTURE_OVERLAP_CONFLICT
+RULE_LIMIT = R.CAPTURE_LIMIT
 
 # A buffered out-of-order piece: (offset, end, packet, ts, data); data is None
 # for bytes cut by the snapshot length (they flush as a "truncated" gap).
@@ -85,7 +89,7 @@ class _Conn:
         "wait_ack",
     )
 
-    def __init__(self, cid: int, keys: tuple[tuple, tuple], packet: int, ts: float) -> None:
+    def __init__(self, cid: int, keys: tuple[FlowKey, FlowKey], packet: int, ts: float) -> None:
         self.id = cid
         self.keys = keys
         self.last_packet = packet
@@ -157,7 +161,8 @@ class _Closed:
 
     __slots__ = ("isns", "keys", "ts")
 
-    def __init__(self, keys: tuple[tuple, tuple], isns: tuple[int | None, int | None], ts: float):
+    def __init__(self, keys: tuple[FlowKey, FlowKey], isns: tuple[int | None, int | None],
+                 ts: float) -> None:
         self.keys = keys
         self.isns = isns
         self.ts = ts
@@ -187,10 +192,10 @@ class TcpReassembler:
         self._max_buffered = max_buffered
         self._ack_grace = ack_grace
         self._max_connections = max(1, max_connections)
-        self._halves: dict[tuple, _Half] = {}  # 4-tuple as sent -> its direction
+        self._halves: dict[FlowKey, _Half] = {}  # 4-tuple as sent -> its direction
         self._open: dict[int, _Conn] = {}  # id -> connection, in id order
         self._lru: list[tuple[int, int, _Conn]] = []  # lazy heap (last packet, id, conn)
-        self._closed: dict[tuple, _Closed] = {}
+        self._closed: dict[FlowKey, _Closed] = {}
         self._closed_fifo: deque[_Closed] = deque()
         self._next_id = 0
 

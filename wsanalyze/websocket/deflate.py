@@ -18,13 +18,17 @@ from __future__ import annotations
 
 import zlib
 
+from wsanalyze import rules as R
+
 TAIL = b"\x00\x00\xff\xff"
+"""RFC 7692 §7.2.1: the end of a sync-flushed block, removed by the sender and
+appended by the receiver (the one definition; metrics use it too)."""
 WINDOW = 1 << 15
 _STEP = 1 << 20
 """Inflate at most this much per zlib call so a bomb never allocates at once."""
 
-CONTEXT_VIOLATED = "deflate.context-takeover-violated"
-WINDOW_EXCEEDED = "deflate.window-bits-exceeded"
+CONTEXT_VIOLATED = R.DEFLATE_CONTEXT_TAKEOVER_VIOLATED
+WINDOW_EXCEEDED = R.DEFLATE_WINDOW_BITS_EXCEEDED
 
 
 class MessageInflater:
@@ -191,7 +195,7 @@ class MessageInflater:
         # Missing history explains a failure while the window is incomplete; such
         # data is undecodable because of the capture, not broken by the sender.
         lost = self.history_lost and self.lost_by_capture and self._known < WINDOW
-        self.error = "capture.undecodable" if lost else "deflate.decompression-failed"
+        self.error = R.CAPTURE_UNDECODABLE if lost else R.DEFLATE_DECOMPRESSION_FAILED
         self.error_detail = detail
         self.lose_history(by_capture=False)
 

@@ -1,120 +1,32 @@
-"""HTTP/1.1 parsing for the WebSocket opening handshake (RFC 6455 §4, RFC 9112).
+"""The WebSocket opening handshake as pure functions (RFC 6455 §4, RFC 7692 §5, §7.1).
 
-Only what a passive observer needs: message heads (start line and header
-fields), body framing so plain requests before an Upgrade can be skipped, the
-Sec-WebSocket-Accept computation and the Sec-WebSocket-Extensions grammar.
+Given parsed HTTP heads (:mod:`wsanalyze.websocket.http1`):
+:func:`validate_request` and :func:`validate_response` return the rules the
+heads break as findings, :func:`negotiate` what the 101 response agreed
+(:class:`Negotiated`).  Also the Sec-WebSocket-Accept computation, the
+Sec-WebSocket-Extensions grammar, and the one :class:`DeflateParams` (the
+decoder and the compression metrics both use it).  Following the handshake
+across the two directions is :mod:`wsanalyze.websocket.upgrade`.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from wsanalyze import rules as R
+from wsanalyze.websocket.http1 import (  # noqa: F401 (re-exported: the old home)
+    MAX_HEAD,
+    HttpHead,
+    HttpParseError,
+    find_head_end,
+    parse_head,
+)
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 """The GUID of RFC 6455 §1.3, appended to the key to compute the accept value."""
-
-MAX_HEAD = 64 * 1024
-"""Longest HTTP head we wait for; beyond it the bytes are not a handshake."""
-
-
-class HttpParseError(ValueError):
-    """The bytes are not an HTTP/1.x message head."""
-
-
-@dataclass(slots=True)
-class HttpHead:
-    """A parsed HTTP request or response head."""
-
-    start_line: str
-    headers: list[tuple[str, str]]
-    """(lower-cased name, value with surrounding whitespace removed), in order."""
-    method: str | None = None
-    target: str | None = None
-    version: str = ""
-    status: int | None = None
-    reason: str = ""
-    length: int = 0
-    """Bytes of the head, including the final empty line."""
-    _index: dict[str, list[str]] = field(default_factory=dict, repr=False)
-
-    def get_all(self, name: str) -> list[str]:
-        """Every value of a header field (names are case-insensitive, RFC 9110 §5.1)."""
-        return self._index.get(name.lower(), [])
-
-    def get(self, name: str) -> str | None:
-        """The field's values combined as one comma-separated list (RFC 9110 §5.3)."""
-        values = self.get_all(name)
-        return ", ".join(values) if values else None
-
-    def tokens(self, name: str) -> list[str]:
-        """The comma-separated list elements of a field, lower-cased (RFC 9110 §5.6.1)."""
-        out: list[str] = []
-        for value in self.get_all(name):
-            out.extend(t.strip().lower() for t in value.split(",") if t.strip())
-        return out
-
-    @property
-    def is_request(self) -> bool:
-        return self.method is not None
-
-
-def find_head_end(buf: bytes | bytearray, start: int = 0) -> int:
-    """Offset just past the empty line ending a head, or -1 if not there yet.
-
-    Bare LF line endings are tolerated (RFC 9112 §2.2 allows recipients to).
-    """
-    end = buf.find(b"\r\n\r\n", start)
-    lf = buf.find(b"\n\n", start)
-    if end < 0:
-        return -1 if lf < 0 else lf + 2
-    if 0 <= lf < end:
-        return lf + 2
-    return end + 4
-
-
-def parse_head(raw: bytes) -> HttpHead:
-    """Parse a complete head (start line, header fields, empty line)."""
-    text = raw.decode("latin-1")
-    lines = text.replace("\r\n", "\n").split("\n")
-    # RFC 9112 §2.2: a recipient SHOULD ignore empty lines before the start line.
-    while lines and not lines[0]:
-        lines.pop(0)
-    if not lines:
-        raise HttpParseError("empty HTTP head")
-    start = lines[0]
-    head = HttpHead(start_line=start, headers=[], length=len(raw))
-    parts = start.split(" ", 2)
-    if start.startswith("HTTP/"):
-        if len(parts) < 2 or not parts[1][:3].isdigit():
-            raise HttpParseError(f"bad status line {start!r}")
-        head.version = parts[0][5:]
-        head.status = int(parts[1][:3])
-        head.reason = parts[2] if len(parts) > 2 else ""
-    else:
-        if len(parts) != 3 or not parts[2].startswith("HTTP/"):
-            raise HttpParseError(f"bad request line {start!r}")
-        head.method, head.target, version = parts
-        head.version = version[5:]
-    name = ""
-    for line in lines[1:]:
-        if not line:
-            continue
-        if line[0] in " \t" and head.headers:
-            # Obsolete line folding (RFC 9112 §5.2): join with a space.
-            name, value = head.headers[-1]
-            head.headers[-1] = (name, f"{value} {line.strip()}")
-            head._index[name][-1] = head.headers[-1][1]
-            continue
-        name, sep, value = line.partition(":")
-        if not sep:
-            raise HttpParseError(f"bad header line {line!r}")
-        name = name.strip().lower()
-        value = value.strip()
-        head.headers.append((name, value))
-        head._index.setdefault(name, []).append(value)
-    return head
-
 
 def accept_for_key(key: str) -> str:
     """Sec-WebSocket-Accept for a Sec-WebSocket-Key (RFC 6455 §4.2.2 item 5.4)."""
@@ -173,20 +85,25 @@ def _split_outside_quotes(text: str, sep: str) -> list[str]:
 
 @dataclass(slots=True, frozen=True)
 class DeflateParams:
-    """The agreed permessage-deflate parameters (RFC 7692 §7.1)."""
+    """The agreed permessage-deflate parameters (RFC 7692 §7.1); an absent window
+    size is 15 bits, the largest."""
 
     server_no_context_takeover: bool = False
     client_no_context_takeover: bool = False
     server_max_window_bits: int = 15
     client_max_window_bits: int = 15
 
-    def no_context_takeover(self, client: bool) -> bool:
-        """Whether the client's (or server's) sender resets its window per message."""
-        return self.client_no_context_takeover if client else self.server_no_context_takeover
+    def context_takeover(self, direction: str) -> bool:
+        """Whether the sender of ``direction`` (``"c2s"``: the client) may keep its
+        LZ77 window across messages."""
+        if direction == "c2s":
+            return not self.client_no_context_takeover
+        return not self.server_no_context_takeover
 
-    def window_bits(self, client: bool) -> int:
-        """The window the client's (or server's) sender agreed to stay within."""
-        return self.client_max_window_bits if client else self.server_max_window_bits
+    def window_bits(self, direction: str) -> int:
+        """The LZ77 window (bits) the sender of ``direction`` agreed to stay within."""
+        return self.client_max_window_bits if direction == "c2s" else \
+            self.server_max_window_bits
 
 
 def deflate_params(params: list[tuple[str, str | None]]) -> tuple[DeflateParams, list[str]]:
@@ -215,4 +132,176 @@ def deflate_params(params: list[tuple[str, str | None]]) -> tuple[DeflateParams,
             values[name] = int(value)
         else:
             problems.append(f"unknown parameter {name}")
-    return DeflateParams(**values), problems  # type: ignore[arg-type]
+    return DeflateParams(**values), problems  # type: ignore[arg-type]  # checked above
+
+
+def parse_deflate_params(extensions: str | None) -> DeflateParams | None:
+    """The permessage-deflate parameters a ``Sec-WebSocket-Extensions`` response value
+    accepts, or None when it does not accept permessage-deflate (invalid values
+    are left at their defaults).
+
+    >>> parse_deflate_params("permessage-deflate; client_max_window_bits=9")
+    DeflateParams(server_no_context_takeover=False, client_no_context_takeover=False, \
+server_max_window_bits=15, client_max_window_bits=9)
+    """
+    if not extensions:
+        return None
+    for name, params in parse_extensions([extensions]):
+        if name == "permessage-deflate":
+            return deflate_params(params)[0]
+    return None
+
+
+Finding = tuple[str, str]
+"""(rule id, the message of its violations row)."""
+
+
+def validate_request(head: HttpHead, packet: int) -> list[Finding]:
+    """The rules an Upgrade request breaks (RFC 6455 §4.1, client requirements)."""
+    problems = []
+    if head.method != "GET":
+        problems.append(f"method is {head.method}, not GET")
+    try:
+        major, minor = (int(x) for x in head.version.split("."))
+        if (major, minor) < (1, 1):
+            problems.append(f"HTTP version is {head.version}, below 1.1")
+    except ValueError:
+        problems.append(f"HTTP version {head.version!r} is not valid")
+    if not head.get("host"):
+        problems.append("Host is missing")
+    if "upgrade" not in head.tokens("connection"):
+        problems.append("Connection does not list Upgrade")
+    out: list[Finding] = []
+    if problems:
+        out.append((R.HANDSHAKE_REQUEST_INVALID,
+                    f"Upgrade request in packet {packet}: " + "; ".join(problems)))
+    key = head.get_all("sec-websocket-key")
+    try:
+        ok = len(key) == 1 and len(base64.b64decode(key[0].strip(), validate=True)) == 16
+    except (binascii.Error, ValueError):
+        ok = False
+    if not ok:
+        out.append((R.HANDSHAKE_BAD_KEY,
+                    f"Sec-WebSocket-Key {key[0]!r} in packet {packet} is not the base64 of 16 "
+                    "bytes" if key else
+                    f"Sec-WebSocket-Key is missing from the request in packet {packet}"))
+    version = head.get("sec-websocket-version")
+    if version is None or version.strip() != "13":
+        out.append((R.HANDSHAKE_BAD_VERSION,
+                    f"Sec-WebSocket-Version is {version!r}, not 13 (packet {packet})"))
+    return out
+
+
+@dataclass(slots=True, frozen=True)
+class Negotiated:
+    """What a 101 response agreed (RFC 6455 §4.2.2, §9.1; RFC 7692 §5)."""
+
+    extensions: str | None
+    """The Sec-WebSocket-Extensions value as sent."""
+    subprotocol: str | None
+    deflate: bool
+    deflate_params: DeflateParams | None
+    findings: tuple[Finding, ...]
+    """Problems with the permessage-deflate parameters (``deflate.bad-negotiation``)."""
+
+
+def negotiate(response: HttpHead, packet: int) -> Negotiated:
+    """The subprotocol and extensions a 101 ``response`` agreed."""
+    protocols = response.get_all("sec-websocket-protocol")
+    deflate = False
+    params: DeflateParams | None = None
+    findings: list[Finding] = []
+    for name, ext_params in parse_extensions(response.get_all("sec-websocket-extensions")):
+        if name == "permessage-deflate" and not deflate:
+            deflate = True
+            params, problems = deflate_params(ext_params)
+            if problems:
+                findings.append((R.DEFLATE_BAD_NEGOTIATION, "permessage-deflate response in "
+                                 f"packet {packet}: " + "; ".join(problems)))
+    return Negotiated(response.get("sec-websocket-extensions"),
+                      ", ".join(p.strip() for p in protocols) if protocols else None,
+                      deflate, params, tuple(findings))
+
+
+def validate_response(head: HttpHead, request: HttpHead, subprotocol: str | None,
+                      offered_subprotocols: list[str], packet: int) -> tuple[bool, list[Finding]]:
+    """Whether a client accepts this 101 answer to ``request`` (RFC 6455 §4.1: else it
+    "MUST _Fail the WebSocket Connection_"), and the rules it breaks."""
+    ok = True
+    out: list[Finding] = []
+    problems = []
+    if "websocket" not in head.tokens("upgrade"):
+        problems.append("Upgrade is not websocket")
+    if "upgrade" not in head.tokens("connection"):
+        problems.append("Connection does not list Upgrade")
+    if problems:
+        ok = False
+        out.append((R.HANDSHAKE_RESPONSE_INVALID,
+                    f"101 response in packet {packet}: " + "; ".join(problems)))
+    key = request.get("sec-websocket-key")
+    accept = head.get("sec-websocket-accept")
+    if key is not None:
+        expected = accept_for_key(key)
+        if accept is None or accept.strip() != expected:
+            ok = False
+            out.append((R.HANDSHAKE_BAD_ACCEPT,
+                        f"Sec-WebSocket-Accept is {accept!r} in packet {packet}, expected "
+                        f"{expected!r} for key {key.strip()!r}"))
+    offered = set(offered_subprotocols)
+    if subprotocol is not None and subprotocol not in offered:
+        ok = False
+        out.append((R.HANDSHAKE_UNREQUESTED_SUBPROTOCOL,
+                    f"the server selected subprotocol {subprotocol!r} (packet {packet}); the "
+                    f"client offered {sorted(offered) or 'none'}"))
+    ext_ok, ext_findings = _check_extensions(head, request, packet)
+    return ok and ext_ok, out + ext_findings
+
+
+def _check_extensions(head: HttpHead, request: HttpHead,
+                      packet: int) -> tuple[bool, list[Finding]]:
+    """RFC 6455 §9.1: the server accepts only extensions (and, RFC 7692 §5,
+    parameters) the client offered."""
+    ok = True
+    out: list[Finding] = []
+    offers = parse_extensions(request.get_all("sec-websocket-extensions"))
+    offered_names = {name for name, _ in offers}
+    for name, params in parse_extensions(head.get_all("sec-websocket-extensions")):
+        if name not in offered_names:
+            ok = False
+            out.append((R.HANDSHAKE_UNREQUESTED_EXTENSION,
+                        f"the server accepted extension {name!r} (packet {packet}) that the "
+                        "client did not offer"))
+            continue
+        if name == "permessage-deflate":
+            offered_params = {p for n, ps in offers if n == name for p, _ in ps}
+            out.extend(_check_server_window(offers, params, packet))
+            if any(p == "client_max_window_bits" for p, _ in params) and \
+                    "client_max_window_bits" not in offered_params:
+                ok = False
+                out.append((R.HANDSHAKE_UNREQUESTED_EXTENSION,
+                            f"the server sent client_max_window_bits (packet {packet}) but the "
+                            "client did not offer it (RFC 7692 §7.1.2.2)"))
+    return ok, out
+
+
+def _check_server_window(offers: list[Extension], params: list[tuple[str, str | None]],
+                         packet: int) -> list[Finding]:
+    """RFC 7692 §7.1.2.1: a server accepts server_max_window_bits "with the same
+    or smaller value as the offer"."""
+    answered = [v for p, v in params if p == "server_max_window_bits"]
+    if not answered or not answered[0] or not answered[0].isdigit():
+        return []
+    limits = []
+    for name, ps in offers:
+        if name != "permessage-deflate":
+            continue
+        values = [v for p, v in ps if p == "server_max_window_bits"]
+        if not values:
+            return []  # an offer without the parameter allows any value
+        if values[0] and values[0].isdigit():
+            limits.append(int(values[0]))
+    if limits and int(answered[0]) > max(limits):
+        return [(R.DEFLATE_BAD_NEGOTIATION,
+                 f"server_max_window_bits={answered[0]} in the response (packet {packet}) is "
+                 f"larger than the {max(limits)} the client offered")]
+    return []

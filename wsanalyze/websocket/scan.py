@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from heapq import heapify, heappop, heappush
 
-from wsanalyze.websocket.frames import KNOWN_OPCODES, parse_header
+from wsanalyze.websocket.checks import plausible, plausible_first_byte
+from wsanalyze.websocket.frames import parse_header
 
 MAX_EMPTY = 4
 """Empty data frames in a row a chain may hold (senders rarely send more; zero
@@ -31,7 +32,6 @@ class ScanResult:
     masked: bool
 
 
-NEED_MORE = "need-more"
 _BAD, _PARTIAL, _CONFIRMED = 0, 1, 2
 
 
@@ -58,27 +58,15 @@ def _chain(buf: bytes | bytearray, pos: int, masked: bool | None, rsv1_ok: bool,
         h = parse_header(buf, pos)
         if h is None:
             # An incomplete header: plausible if what is there is plausible.
-            b0 = buf[pos]
-            if (b0 & 0x30) or (b0 & 0x0F) not in KNOWN_OPCODES:
+            if not plausible_first_byte(buf[pos]):
                 return _BAD, masked, 0
             return _PARTIAL, masked, size + 1
-        op = h.opcode
-        if op not in KNOWN_OPCODES or h.rsv2 or h.rsv3 or h.length_msb or not h.minimal_length:
+        if not plausible(h, masked, rsv1_ok, in_fragment):
             return _BAD, masked, 0
         if masked is None:
             masked = h.masked
-        elif h.masked != masked:
-            return _BAD, masked, 0
-        if op >= 8:
-            if not h.fin or h.length > 125 or h.rsv1:
-                return _BAD, masked, 0
-        else:
-            if h.rsv1 and (not rsv1_ok or op == 0):
-                return _BAD, masked, 0
-            if op == 0 and in_fragment is False:
-                return _BAD, masked, 0
-            if op != 0 and in_fragment is True:
-                return _BAD, masked, 0
+        op = h.opcode
+        if op < 8:
             in_fragment = not h.fin
         end = pos + h.header_length + h.length
         if end > size:
