@@ -110,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
     stream = None if args.format == "parquet" else open_output(args.output)
     try:
         writer = make_writer(args, table, stream)
+    except BrokenPipeError:
+        raise
     except OSError as exc:
         raise OutputError(args.output or "standard output", exc) from None
     progress = Progress(not args.quiet, file_size(args.capture),
