@@ -173,7 +173,10 @@ def _summary(args: argparse.Namespace) -> int:
     summary = Summary()
     try:
         for record in run:
-            if not filtered or keep(*record):
+            table, row = record
+            # Summary gets each connection's row with its counts ("connection-info").
+            if not filtered or keep(*(("connection", row["row"]) if table == "connection-info"
+                                      else record)):
                 summary.add(record)
             progress.tick(run.packets)
     finally:
