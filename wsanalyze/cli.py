@@ -101,12 +101,13 @@ def _command_list(parser: argparse.ArgumentParser,
     return "\n".join(lines) + "\n"
 
 
-def parse(argv: list[str]) -> argparse.Namespace:
-    """Parse ``argv``; an unknown option is reported with its subcommand's usage."""
+def parse(argv: list[str]) -> argparse.Namespace | None:
+    """Parse ``argv``; an unknown option is reported with its subcommand's usage.
+    No arguments at all: print the command list and return None."""
     parser, commands = build_parser()
     if not argv:
         sys.stdout.write(_command_list(parser, commands))
-        raise SystemExit(0)
+        return None
     args, extra = parser.parse_known_args(argv)
     if args.command is None:
         parser.error("choose a command: " + ", ".join(commands))
@@ -123,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout = GuardedStdout(saved)  # type: ignore[assignment]  # names stdout on errors
     try:
         args = parse(sys.argv[1:] if argv is None else argv)
-        status = int(args.func(args))
+        status = 0 if args is None else int(args.func(args))
         sys.stdout.flush()
         return status
     except BrokenPipeError:
