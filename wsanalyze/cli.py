@@ -92,8 +92,9 @@ def _version() -> str:
 
 def _command_list(parser: argparse.ArgumentParser,
                   commands: dict[str, argparse.ArgumentParser]) -> str:
-    helps = {a.dest: a.help for a in parser._subparsers._group_actions[0]._choices_actions} \
-        if parser._subparsers else {}
+    # argparse keeps each command's one-line help on the subparsers action only.
+    sub_actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    helps = {a.dest: a.help for s in sub_actions for a in getattr(s, "_choices_actions", [])}
     lines = [parser.format_usage().rstrip(), "", "commands:"]
     lines += [f"  {name:12} {helps.get(name) or ''}".rstrip() for name in commands]
     lines += ["", "Run `wsanalyze COMMAND --help` for a command's options, "

@@ -28,8 +28,8 @@ TABLES = frozenset(("connection", "message", "violation"))
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
-        "follow", help="one connection as a conversation, full payloads (like Wireshark's "
-        "Follow → WebSocket Stream)", description=__doc__.split("\n\n")[1],
+        "follow", help="one connection as a conversation with whole payloads (Wireshark's "
+        "Follow)", description=__doc__.split("\n\n")[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  wsanalyze follow capture.pcap --connection 0\n"
                "  wsanalyze follow -r capture.pcap --conn 2 --type text --max-payload 200")

@@ -39,7 +39,11 @@ def run(args: argparse.Namespace) -> int:
                 " (`wsanalyze rules` lists them)"
             args.parser.error(f"no rule {' '.join(args.ids)}{hint}")
         rules = chosen
+    from wsanalyze.output.table import terminal_width
+    from wsanalyze.output.textwidth import wrap
+
     out = sys.stdout
+    width = terminal_width()
     for r in rules:
         if args.format == "jsonl":
             out.write(json.dumps({"id": r.id, "severity": r.severity, "reference": r.reference,
@@ -48,5 +52,7 @@ def run(args: argparse.Namespace) -> int:
             out.write(f"{r.id}\n  severity:    {r.severity}\n  reference:   {r.reference}\n"
                       f"  requirement: {r.requirement}\n  impact:      {r.impact}\n\n")
         else:
-            out.write(f"{r.id:34} {r.severity:8} {r.reference}\n    {r.requirement}\n")
+            out.write(f"{r.id:34} {r.severity:8} {r.reference}\n")
+            for line in wrap(r.requirement, max(20, width - 4)):
+                out.write(f"    {line}\n")
     return 0
