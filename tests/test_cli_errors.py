@@ -130,3 +130,19 @@ def test_ctrl_c_is_one_line_and_130(command: str, tmp_path: Path) -> None:
     os.close(opened[0])
     assert (proc.returncode, err.decode()) == (130, "wsanalyze: interrupted\n")
     assert b"Traceback" not in out
+
+
+def test_ctrl_c_in_a_terminal_with_worker_processes(tmp_path: Path) -> None:
+    """Ctrl-C in a terminal reaches the whole process group, workers (-j 2) included:
+    still one line and 130."""
+    from benchmarks import generate
+
+    big = tmp_path / "big.pcap"
+    assert generate.main([str(big), "--connections", "100", "--messages", "10"]) == 0
+    proc = _spawn(["messages", str(big), "-F", "jsonl", "-j", "2"], stdout=subprocess.PIPE,
+                  start_new_session=True)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().startswith(b'{"connection": ')
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=TIMEOUT)
+    assert (proc.returncode, err.decode()) == (130, "wsanalyze: interrupted\n")

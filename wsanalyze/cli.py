@@ -211,11 +211,14 @@ def _register_live(sub: Any) -> None:
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE")
     p.add_argument("--max-payload", type=cli_args.positive_int, metavar="N",
                    help="keep only the first N bytes of each payload in the output")
+    _add_filters(p)
     cli_args.add_common(p, with_jobs=False)
     p.set_defaults(func=_live, parser=p)
 
 
 def _live(args: argparse.Namespace) -> int:
+    from wsanalyze.filters import RecordFilter
+    from wsanalyze.output.schema import column_names
     from wsanalyze.output.streams import close_output, open_output
     from wsanalyze.output.writers import make_writer
     from wsanalyze.pipeline import Analyzer
@@ -224,6 +227,10 @@ def _live(args: argparse.Namespace) -> int:
     from wsanalyze.table_command import TABLE_COMMANDS
 
     table = TABLE_COMMANDS[args.table][0]
+    record_filter = RecordFilter.from_args(args)
+    problem = record_filter.check_table(table, column_names(table))
+    if problem:
+        args.parser.error(problem)
     try:
         capture = LiveCapture(args.interface, bpf_filter=args.filter, count=args.count,
                               duration=args.duration)
@@ -233,10 +240,11 @@ def _live(args: argparse.Namespace) -> int:
     stream = open_output(args.output)
     writer = make_writer(args.format, table, stream, None, args.max_payload)
     analyzer = Analyzer(cli_args.options(args, frozenset((table,))))
+    record_filter.capture_start = lambda: analyzer.first_ts
 
     def write(records: list) -> None:
         for kind, row in records:
-            if kind == table:
+            if kind == table and record_filter.keep(kind, row):
                 writer.write(row)
         if records:
             stream.flush()  # live: each record as soon as it is known
