@@ -113,20 +113,21 @@ class TimeBound:
             return None if start is None else start + self.offset
         tz = _zone(utc)
         if self.moment is not None:
-            moment = self.moment if self.moment.tzinfo else self.moment.replace(tzinfo=tz)
-            return moment.timestamp()
+            moment = self.moment if self.moment.tzinfo or tz is None else \
+                self.moment.replace(tzinfo=tz)
+            return moment.timestamp()  # a naive moment is local time (DST included)
         if start is None or self.clock is None:
             return None
         h, m, s, us = self.clock
         day = datetime.fromtimestamp(start, tz)
-        moment = day.replace(hour=h, minute=m, second=s, microsecond=us)
-        return moment.timestamp()
+        return day.replace(hour=h, minute=m, second=s, microsecond=us).timestamp()
 
 
 def _zone(utc: bool) -> Any:
+    """UTC, or None for local time (naive datetimes are local in Python)."""
     from datetime import UTC
 
-    return UTC if utc else datetime.now().astimezone().tzinfo
+    return UTC if utc else None
 
 
 def parse_time_bound(text: str) -> TimeBound:
@@ -238,6 +239,7 @@ class RecordFilter:
     """Gives the capture's first packet time (for relative --since/--until)."""
     stream_of: dict[int, int] = field(default_factory=dict)
     """connection id → tcp.stream, for rows that do not carry ``tcp_stream``."""
+    _bounds: tuple[float | None, float | None] | None = field(default=None, repr=False)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace,
@@ -317,16 +319,20 @@ class RecordFilter:
         return self.rules is None or any(fnmatch.fnmatchcase(row["rule"], pattern)
                                          for pattern in self.rules)
 
+    def _window(self) -> tuple[float | None, float | None]:
+        if self._bounds is not None:
+            return self._bounds
+        start = self.capture_start()
+        bounds = (None if self.since is None else self.since.resolve(start, self.utc),
+                  None if self.until is None else self.until.resolve(start, self.utc))
+        if start is not None:
+            self._bounds = bounds  # fixed once the capture start is known
+        return bounds
+
     def _in_window(self, table: str, row: dict[str, Any]) -> bool:
         first, last = _row_time(table, row)
-        start = self.capture_start()
-        if self.since is not None:
-            bound = self.since.resolve(start, self.utc)
-            if bound is not None and (last is None or last < bound):
-                return False
-        if self.until is not None:
-            bound = self.until.resolve(start, self.utc)
-            if bound is not None and (first is None or first > bound):
-                return False
-        return True
+        since, until = self._window()
+        if since is not None and (last is None or last < since):
+            return False
+        return until is None or (first is not None and first <= until)
 
