@@ -165,3 +165,21 @@ def test_progress_shows_percentage_and_time_left() -> None:
     # A pipe has no size: packets and rate only.
     assert file_size("/dev/stdin") is None
     assert Progress(True, None).line(60, 3.0 + Progress(True).start) == "60 packets (20/s)"
+
+
+def test_non_utf8_terminal_gets_escapes_not_errors() -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONIOENCODING": "ascii"}
+    proc = subprocess.run([sys.executable, "-m", "wsanalyze", "follow", str(FRAGMENTS),
+                           "--conn", "0", "--type", "text", "--max-payload", "20"],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert "\\u2192 text 30 B  [packet 8]" in proc.stdout
+
+
+def test_compressed_output_names_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    err = usage_error(capsys, ["messages", str(FRAGMENTS), "-o", "m.jsonl.gz"])
+    assert "cannot tell the output format from 'm.jsonl.gz'" in err

@@ -122,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     from wsanalyze.output.streams import GuardedStdout, OutputError, silence_stdout
 
     saved = sys.stdout
+    reconfigure = getattr(saved, "reconfigure", None)
+    if reconfigure is not None:
+        # Arrows and ellipses on a terminal that is not UTF-8: escaped, not an error.
+        reconfigure(errors="backslashreplace")
     sys.stdout = GuardedStdout(saved)  # type: ignore[assignment]  # names stdout on errors
     try:
         args = parse(sys.argv[1:] if argv is None else argv)

@@ -97,7 +97,7 @@ def resolve_format(p: argparse.ArgumentParser, args: argparse.Namespace) -> None
     if not args.output:
         args.format = "table"
         return
-    ext = os.path.splitext(args.output.removesuffix(".gz"))[1].lower()
+    ext = os.path.splitext(args.output)[1].lower()
     if not ext:
         args.format = "table"
     elif ext in EXTENSIONS:
