@@ -117,7 +117,7 @@ def _columns(table: str, tf: TimeFormat, rule_width: int) -> list[Column]:
                 Column("severity", 8, lambda r: r["severity"]),
                 Column("rule", rule_width, lambda r: r["rule"]),
                 Column("section", 15, lambda r: r["reference"], wrap=True),
-                Column("message", 30, lambda r: r["message"], flex=True, wrap=True)]
+                Column("message", 40, lambda r: r["message"], flex=True, wrap=True)]
     return [conn, Column("client", 21, lambda r: r["client"], shrink=6),
             Column("server", 21, lambda r: r["server"], shrink=6),
             Column("start", tf.width(), lambda r: tf.format(r["ts_start"]), drop=2),
