@@ -1,16 +1,24 @@
-"""The ``wsanalyze`` command line.
+"""The ``wsanalyze`` command line: the parser, dispatch, and errors handled once.
 
-Each command streams records from the pipeline into a writer; nothing here
-decodes.  Exit codes: 0 success (also when the capture was cut short: a warning
-says where), 1 nothing could be read (missing file, not a capture), 2 usage.
+Commands live in their own modules (``register(subparsers)`` adds the parser with
+``func=run``; ``run(args) -> int`` returns the exit code) and let
+``BrokenPipeError``, ``KeyboardInterrupt`` and output errors propagate: :func:`main`
+turns them into one line and the conventional exit code for every command.
+
+Exit codes: 0 success (also when the capture was cut short: a warning says
+where), 1 nothing could be read or an output could not be written, 2 bad usage,
+130 interrupted (Ctrl-C), 141 the reader of standard output went away (as a
+shell reports a process killed by SIGPIPE; nothing is printed).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-import time
-from typing import IO, Any
+from typing import Any
+
+from wsanalyze import cli_args
 
 DESCRIPTION = """\
 Passive WebSocket analyzer for packet captures (pcap, pcapng, gzip-compressed).
@@ -22,65 +30,171 @@ protocol violations.
 EPILOG = """\
 examples:
   wsanalyze summary capture.pcapng
-  wsanalyze messages capture.pcap                      # human table, 100 columns
-  wsanalyze messages capture.pcap --format jsonl -o messages.jsonl
+  wsanalyze messages capture.pcap                      # human table, terminal width
+  wsanalyze messages capture.pcap -o messages.jsonl    # format from the extension
   wsanalyze messages capture.pcap --format jsonl --max-payload 256 | jq .text
+  wsanalyze messages -r capture.pcap --connection 2 --type text --grep error
+  wsanalyze follow capture.pcap --connection 0         # one conversation, full payloads
   wsanalyze violations capture.pcap --format csv
   wsanalyze frames capture.pcap.gz --format parquet -o frames.parquet
-  wsanalyze rules --format jsonl
+  wsanalyze columns messages                           # what every column means
+  wsanalyze rules frame.client-unmasked
 
-Tables and their columns are described in OUTPUTS.md; in files the payload is
-base64 in payload_b64.  Exit status: 0 ok (a warning names where a cut-short
-capture stopped), 1 nothing could be read, 2 bad usage.
+Tables and their columns are described in docs/columns.md (`wsanalyze columns`);
+in files the payload is base64 in payload_b64.  Exit status: 0 ok (a warning
+names where a cut-short capture stopped), 1 nothing could be read or an output
+could not be written, 2 bad usage, 130 interrupted, 141 output pipe closed.
 """
 
-TABLE_COMMANDS = {
-    "connections": ("connection", "one row per TCP connection that carried WebSocket"),
-    "messages": ("message", "every data message and control frame, decoded, in order"),
-    "frames": ("frame", "every WebSocket frame header"),
-    "violations": ("violation", "protocol violations and capture notes, with RFC sections"),
-}
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} must be 0 or more")
-    return value
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The top-level parser and the subcommand parsers by name."""
+    from wsanalyze import columns_command, follow, plot_command, rules_command, table_command
 
-
-def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wsanalyze", description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=_version())
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("summary", help="overview of connections, messages, compression, "
                        "violations", description="A human overview of each WebSocket "
                        "connection: endpoints, path, subprotocol, extensions, message "
                        "counts by type and direction, bytes, compression ratio, violations.")
-    p.add_argument("capture", metavar="CAPTURE", help="pcap or pcapng file (may be .gz)")
-    _common(p)
+    cli_args.add_capture(p)
+    _add_filters(p)
+    cli_args.add_common(p)
+    p.set_defaults(func=_summary, parser=p)
 
-    for name, (_, helptext) in TABLE_COMMANDS.items():
-        p = sub.add_parser(name, help=helptext, description=f"Write the {name} table: "
-                           f"{helptext}.", formatter_class=argparse.RawDescriptionHelpFormatter,
-                           epilog=EPILOG)
-        p.add_argument("capture", metavar="CAPTURE", help="pcap or pcapng file (may be .gz)")
-        p.add_argument("--format", "-f", choices=("table", "jsonl", "csv", "parquet"),
-                       default="table", help="table (human, default), jsonl (one JSON "
-                       "object per line), csv, or parquet (needs -o)")
-        p.add_argument("-o", "--output", metavar="FILE",
-                       help="write to FILE instead of standard output")
-        p.add_argument("--max-payload", type=_positive_int, metavar="N",
-                       help="keep only the first N bytes of each payload in the output "
-                            "(truncated is then true); default: whole payloads")
-        _common(p)
+    table_command.register(sub)
+    follow.register(sub)
+    _register_live(sub)
+    plot_command.register(sub)
+    rules_command.register(sub)
+    columns_command.register(sub)
+    return parser, dict(sub.choices)
 
+
+def _add_filters(p: argparse.ArgumentParser) -> None:
+    from wsanalyze.filters import add_filter_arguments
+
+    add_filter_arguments(p)
+
+
+def _version() -> str:
+    from wsanalyze import __version__
+
+    return f"wsanalyze {__version__}"
+
+
+def _command_list(parser: argparse.ArgumentParser,
+                  commands: dict[str, argparse.ArgumentParser]) -> str:
+    # argparse keeps each command's one-line help on the subparsers action only.
+    sub_actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    helps = {a.dest: a.help for s in sub_actions for a in getattr(s, "_choices_actions", [])}
+    lines = [parser.format_usage().rstrip(), "", "commands:"]
+    lines += [f"  {name:12} {helps.get(name) or ''}".rstrip() for name in commands]
+    lines += ["", "Run `wsanalyze COMMAND --help` for a command's options, "
+              "`wsanalyze --help` for examples."]
+    return "\n".join(lines) + "\n"
+
+
+def parse(argv: list[str]) -> argparse.Namespace | None:
+    """Parse ``argv``; an unknown option is reported with its subcommand's usage.
+    No arguments at all: print the command list and return None."""
+    parser, commands = build_parser()
+    if not argv:
+        sys.stdout.write(_command_list(parser, commands))
+        return None
+    args, extra = parser.parse_known_args(argv)
+    if args.command is None:
+        parser.error("choose a command: " + ", ".join(commands))
+    if extra:
+        commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code (see the module docstring)."""
+    from wsanalyze.output.streams import GuardedStdout, OutputError, silence_stdout
+
+    saved = sys.stdout
+    reconfigure = getattr(saved, "reconfigure", None)
+    if reconfigure is not None:
+        # Arrows and ellipses on a terminal that is not UTF-8: escaped, not an error.
+        reconfigure(errors="backslashreplace")
+    sys.stdout = GuardedStdout(saved)  # type: ignore[assignment]  # names stdout on errors
+    try:
+        args = parse(sys.argv[1:] if argv is None else argv)
+        status = 0 if args is None else int(args.func(args))
+        sys.stdout.flush()
+        return status
+    except BrokenPipeError:
+        # The reader went away (`| head`): quiet, as a process killed by SIGPIPE.
+        silence_stdout()
+        return EXIT_BROKEN_PIPE
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return EXIT_INTERRUPTED
+    except OutputError as exc:
+        _error(str(exc))
+        return 1
+    except RuntimeError as exc:
+        if type(exc).__name__ != "WorkerError":  # wsanalyze.parallel, imported lazily
+            raise
+        _error(str(exc))
+        return 1
+    finally:
+        sys.stdout = saved
+
+
+def _error(message: str) -> None:
+    with contextlib.suppress(OSError, ValueError):  # stderr itself gone: nothing to tell
+        print(f"wsanalyze: error: {message}" if message != "interrupted"
+              else "wsanalyze: interrupted", file=sys.stderr)
+
+
+def _summary(args: argparse.Namespace) -> int:
+    from wsanalyze.analysis import CaptureRun
+    from wsanalyze.filters import RecordFilter
+    from wsanalyze.output.summary import Summary
+    from wsanalyze.progress import Progress, file_size
+    from wsanalyze.sources.records import CaptureError
+    from wsanalyze.table_command import finish
+
+    cli_args.resolve_capture(args.parser, args)
+    try:
+        run = CaptureRun(args.capture, cli_args.options(args, Summary.TABLES), args.jobs)
+    except CaptureError as exc:
+        print(f"wsanalyze: error: {exc}", file=sys.stderr)
+        return 1
+    record_filter = RecordFilter.from_args(args, lambda: run.first_ts)
+    keep = record_filter.keep
+    filtered = bool(record_filter.active())
+    progress = Progress(not args.quiet, file_size(args.capture),
+                        lambda: run.reader.bytes_read if run.jobs == 1 else None)
+    summary = Summary()
+    try:
+        for record in run:
+            table, row = record
+            # Summary gets each connection's row with its counts ("connection-info").
+            if not filtered or keep(*(("connection", row["row"]) if table == "connection-info"
+                                      else record)):
+                summary.add(record)
+            progress.tick(run.packets)
+    finally:
+        progress.done()
+    if not run.packets and run.stopped:
+        return finish(run)
+    summary.write(sys.stdout, path=run.path, packets=run.packets, first_ts=run.first_ts,
+                  last_ts=run.last_ts, warnings=run.warnings)
+    return 0
+
+
+def _register_live(sub: Any) -> None:
     p = sub.add_parser(
         "live", help="capture on an interface and stream records as they complete",
         description="Sniff an interface (root or CAP_NET_RAW needed) and write records as "
@@ -91,253 +205,50 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-i", "--interface", required=True, help="interface name, e.g. lo, eth0, any")
     p.add_argument("-f", "--filter", default="tcp", metavar="BPF",
                    help="capture filter in tcpdump syntax (default: tcp)")
-    p.add_argument("-c", "--count", type=_positive_int, metavar="N",
+    p.add_argument("-c", "--count", type=cli_args.positive_int, metavar="N",
                    help="stop after N packets")
     p.add_argument("-d", "--duration", type=float, metavar="SECONDS",
                    help="stop after SECONDS")
     p.add_argument("--table", choices=("messages", "violations", "frames", "connections"),
                    default="messages", help="which records to write (default messages)")
-    p.add_argument("--format", choices=("table", "jsonl", "csv"), default="table")
+    p.add_argument("-F", "--format", choices=("table", "jsonl", "csv"), default="table")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE")
-    p.add_argument("--max-payload", type=_positive_int, metavar="N",
+    p.add_argument("--max-payload", type=cli_args.positive_int, metavar="N",
                    help="keep only the first N bytes of each payload in the output")
-    _common(p, jobs=False)
-
-    from wsanalyze import plot_command
-
-    plot_command.register(sub)
-
-    p = sub.add_parser("rules", help="list the violation rules (id, severity, RFC section)",
-                       description="The catalog of violation rules wsanalyze reports.")
-    p.add_argument("--format", "-f", choices=("table", "jsonl"), default="table")
-    return parser
-
-
-def _common(p: argparse.ArgumentParser, *, jobs: bool = True) -> None:
-    p.add_argument("-q", "--quiet", action="store_true",
-                   help="no progress line on standard error")
-    if jobs:
-        p.add_argument("-j", "--jobs", type=_jobs, default=1, metavar="N",
-                       help="decode in N processes, connections split by flow (same "
-                            "output, same order; default 1)")
-    g = p.add_argument_group(
-        "limits", "Resource limits for hostile or huge captures; the defaults never bother "
-        "normal traffic.  Sizes take K, M or G suffixes.  What a limit drops is reported "
-        "(message.too-big, capture.limit rows).")
-    g.add_argument("--limit-message", type=_size, default=64 << 20, metavar="BYTES",
-                   help="payload bytes kept per message (default 64M); longer messages are "
-                        "counted with their true length and cut (truncated)")
-    g.add_argument("--limit-inflate", type=_size, default=1 << 30, metavar="BYTES",
-                   help="bytes inflated per compressed message before inflating stops "
-                        "(decompression bombs; default 1G)")
-    g.add_argument("--limit-buffer", type=_size, default=8 << 20, metavar="BYTES",
-                   help="out-of-order TCP bytes buffered per direction (default 8M); beyond "
-                        "it the missing bytes become a gap")
-    g.add_argument("--limit-connections", type=_positive_int, default=100_000, metavar="N",
-                   help="TCP connections tracked at once (default 100000); the longest idle "
-                        "one is ended beyond it")
-    g.add_argument("--limit-http-head", type=_size, default=64 << 10, metavar="BYTES",
-                   help="longest HTTP request/response head followed (default 64K)")
-
-
-_SUFFIXES = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-
-
-def _size(text: str) -> int:
-    t = text.strip().upper().removesuffix("B").removesuffix("I")
-    unit = t[-1:] if t[-1:] in _SUFFIXES else ""
-    number = t[: len(t) - len(unit)]
-    try:
-        value = int(float(number) * _SUFFIXES[unit])
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a size (examples: 65536, 64K, 8M, 1G)") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} must be more than 0")
-    return value
-
-
-def _jobs(text: str) -> int:
-    value = _positive_int(text)
-    if not 1 <= value <= 64:
-        raise argparse.ArgumentTypeError(f"{text} must be between 1 and 64")
-    return value
-
-
-def _version() -> str:
-    from wsanalyze import __version__
-
-    return f"wsanalyze {__version__}"
-
-
-class _Progress:
-    """A progress line on stderr for long runs (only on a terminal)."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled and sys.stderr.isatty()
-        self.start = time.monotonic()
-        self.next = self.start + 1.0
-        self.shown = False
-
-    def tick(self, packets: int) -> None:
-        now = time.monotonic()
-        if not self.enabled or now < self.next:
-            return
-        self.next = now + 0.5
-        rate = packets / max(now - self.start, 1e-9)
-        sys.stderr.write(f"\r{packets:,} packets ({rate:,.0f}/s)…")
-        sys.stderr.flush()
-        self.shown = True
-
-    def done(self) -> None:
-        if self.shown:
-            sys.stderr.write("\r\x1b[K")
-            sys.stderr.flush()
-
-
-def _open_output(path: str | None) -> IO[str]:
-    if path is None:
-        return sys.stdout
-    return open(path, "w", encoding="utf-8", newline="")
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command == "rules":
-        return _rules(args.format)
-    if args.command == "live":
-        return _live(args)
-    if args.command == "plot":
-        from wsanalyze import plot_command
-
-        return plot_command.run(args)
-    from wsanalyze.analysis import CaptureRun
-    from wsanalyze.parallel import WorkerError
-    from wsanalyze.sources.records import CaptureError
-
-    if args.command == "summary":
-        from wsanalyze.output.summary import Summary
-
-        tables = Summary.TABLES
-    else:
-        tables = frozenset((TABLE_COMMANDS[args.command][0],))
-    try:
-        run = CaptureRun(args.capture, _options(args, tables), args.jobs)
-    except CaptureError as exc:
-        print(f"wsanalyze: error: {exc}", file=sys.stderr)
-        return 1
-    progress = _Progress(not args.quiet)
-    try:
-        status = _summary(run, progress) if args.command == "summary" else \
-            _table(run, args, progress)
-        if status:
-            return status
-    except BrokenPipeError:
-        # The reader of our output went away (e.g. `| head`); that is not an error.
-        sys.stderr.close()
-        return 0
-    except KeyboardInterrupt:
-        progress.done()
-        print("wsanalyze: interrupted", file=sys.stderr)
-        return 130
-    except WorkerError as exc:
-        progress.done()
-        print(f"wsanalyze: error: {exc}", file=sys.stderr)
-        return 1
-    progress.done()
-    for warning in run.warnings if args.command != "summary" else []:
-        print(f"wsanalyze: warning: {warning}", file=sys.stderr)
-    return 0
-
-
-def _options(args: argparse.Namespace, tables: frozenset[str]) -> Any:
-    from wsanalyze.pipeline import Options
-    from wsanalyze.websocket.decoder import DecoderLimits
-
-    limits = DecoderLimits(max_payload=args.limit_message, max_inflate=args.limit_inflate,
-                           max_http_head=args.limit_http_head)
-    return Options(limits=limits, tables=tables, max_buffered=args.limit_buffer,
-                   max_connections=args.limit_connections)
-
-
-def _nothing_read(run: Any, progress: _Progress) -> bool:
-    """A capture header followed by no readable packet at all is an error (exit
-    1), unlike a capture cut short after some packets (a warning)."""
-    if run.packets or not run.stopped:
-        return False
-    progress.done()
-    print(f"wsanalyze: error: {run.path}: {run.stopped}", file=sys.stderr)
-    return True
-
-
-def _summary(run: Any, progress: _Progress) -> int:
-    from wsanalyze.output.summary import Summary
-
-    summary = Summary()
-    for record in run:
-        summary.add(record)
-        progress.tick(run.packets)
-    progress.done()
-    if _nothing_read(run, progress):
-        return 1
-    summary.write(sys.stdout, path=run.path, packets=run.packets, first_ts=run.first_ts,
-                  last_ts=run.last_ts, warnings=run.warnings)
-    return 0
-
-
-def _table(run: Any, args: argparse.Namespace, progress: _Progress) -> int:
-    from wsanalyze.output.writers import make_writer
-
-    table = TABLE_COMMANDS[args.command][0]
-    if args.format == "parquet" and not args.output:
-        print("wsanalyze: error: --format parquet needs -o FILE (Parquet is binary)",
-              file=sys.stderr)
-        return 2
-    try:
-        stream = None if args.format == "parquet" else _open_output(args.output)
-        writer = make_writer(args.format, table, stream, args.output, args.max_payload)
-    except OSError as exc:
-        print(f"wsanalyze: error: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
-        return 1
-    try:
-        for kind, row in run:
-            if kind == table:
-                writer.write(row)
-            progress.tick(run.packets)
-    finally:
-        writer.close()
-        if stream is not None and stream is not sys.stdout:
-            stream.close()
-        elif stream is sys.stdout:
-            sys.stdout.flush()
-    return 1 if _nothing_read(run, progress) else 0
+    _add_filters(p)
+    cli_args.add_common(p, with_jobs=False)
+    p.set_defaults(func=_live, parser=p)
 
 
 def _live(args: argparse.Namespace) -> int:
+    from wsanalyze.filters import RecordFilter
+    from wsanalyze.output.schema import column_names
+    from wsanalyze.output.streams import close_output, open_output
     from wsanalyze.output.writers import make_writer
     from wsanalyze.pipeline import Analyzer
     from wsanalyze.sources.live import LiveCapture
     from wsanalyze.sources.records import CaptureError
+    from wsanalyze.table_command import TABLE_COMMANDS
 
     table = TABLE_COMMANDS[args.table][0]
+    record_filter = RecordFilter.from_args(args)
+    problem = record_filter.check_table(table, column_names(table))
+    if problem:
+        args.parser.error(problem)
     try:
         capture = LiveCapture(args.interface, bpf_filter=args.filter, count=args.count,
                               duration=args.duration)
     except CaptureError as exc:
         print(f"wsanalyze: error: {exc}", file=sys.stderr)
         return 1
-    try:
-        stream = _open_output(args.output)
-    except OSError as exc:
-        print(f"wsanalyze: error: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
-        return 1
+    stream = open_output(args.output)
     writer = make_writer(args.format, table, stream, None, args.max_payload)
-    analyzer = Analyzer(_options(args, frozenset((table,))))
+    analyzer = Analyzer(cli_args.options(args, frozenset((table,))))
+    record_filter.capture_start = lambda: analyzer.first_ts
 
     def write(records: list) -> None:
         for kind, row in records:
-            if kind == table:
+            if kind == table and record_filter.keep(kind, row):
                 writer.write(row)
         if records:
             stream.flush()  # live: each record as soon as it is known
@@ -346,33 +257,13 @@ def _live(args: argparse.Namespace) -> int:
         for pkt in capture:
             write(analyzer.feed(pkt))
     except KeyboardInterrupt:
-        pass
-    finally:
-        try:
-            write(analyzer.finish())
-            writer.close()
-            if stream is not sys.stdout:
-                stream.close()
-        except BrokenPipeError:
-            sys.stderr.close()
+        pass  # Ctrl-C ends a live capture normally: what was decoded is written
+    write(analyzer.finish())
+    writer.close()
+    close_output(stream)
     if not args.quiet:
         print(f"wsanalyze: captured {capture.packets_read} packets on {args.interface}",
               file=sys.stderr)
-    return 0
-
-
-def _rules(fmt: str) -> int:
-    import json
-
-    from wsanalyze.rules import RULES
-
-    for r in RULES.values():
-        if fmt == "jsonl":
-            print(json.dumps({"id": r.id, "severity": r.severity, "reference": r.reference,
-                              "requirement": r.requirement, "impact": r.impact}))
-        else:
-            print(f"{r.id:34} {r.severity:8} {r.reference}")
-            print(f"    {r.requirement}")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Writing table records as JSON Lines, CSV, Parquet or a human-readable table.
+"""Writing table records as JSON Lines, CSV or Parquet (the human table: output/table.py).
 
 Every writer streams: it takes records one at a time and keeps at most a batch
 in memory, so a capture larger than memory can be exported.
@@ -12,11 +12,10 @@ import csv
 import io
 import json
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import IO, Any
 
 from wsanalyze.output.schema import COLUMNS, column_names
-from wsanalyze.timestamps import raw_epoch, to_datetime
 
 BIG_FIELD = 1 << 20
 """A payload or text longer than this (bytes or characters) is written to the
@@ -284,120 +283,6 @@ def _one_value(pa: Any, kind: Any, data: bytes) -> Any:
     return pa.Array.from_buffers(kind, 1, [None, offsets, pa.py_buffer(data)])
 
 
-Column = tuple[str, int, Callable[[dict[str, Any]], str]]
-
-
-def _ts(value: float | None) -> str:
-    if value is None:
-        return "-"
-    moment = to_datetime(value)
-    return raw_epoch(value) if moment is None else moment.strftime("%H:%M:%S.%f")[:-3]
-
-
-_PREVIEW_CHARS = 512
-
-
-def _preview(record: dict[str, Any]) -> str:
-    if record.get("error"):
-        return f"<{record['error']}>"
-    if record["type"] == "close":
-        code = record["close_code"]
-        return f"{code if code is not None else '(no code)'} {record['close_reason'] or ''}"
-    text = record["text"]
-    if text is not None:
-        # Cut before repr: a table cell shows a few hundred characters at most,
-        # and repr of a 64 MiB text would build 256 MB of escapes.
-        return repr(text[:_PREVIEW_CHARS])[1:-1] if text else "(empty)"
-    payload: bytes = record["payload"]
-    if not payload:
-        return "(empty)"
-    return "0x" + payload[:24].hex()
-
-
-def _flags(record: dict[str, Any]) -> str:
-    return ("Z" if record["compressed"] else "-") + ("-" if record["complete"] else "!")
-
-
-_TABLE_COLUMNS: dict[str, list[Column]] = {
-    "message": [
-        ("conn", 4, lambda r: str(r["connection"])),
-        ("idx", 5, lambda r: str(r["index"])),
-        ("dir", 3, lambda r: r["direction"]),
-        ("time", 12, lambda r: _ts(r["ts"])),
-        ("packet", 7, lambda r: str(r["packet"])),
-        ("type", 6, lambda r: r["type"]),
-        ("length", 8, lambda r: str(r["length"])),
-        ("zc", 2, _flags),
-        ("payload", 0, _preview),
-    ],
-    "frame": [
-        ("conn", 4, lambda r: str(r["connection"])),
-        ("idx", 5, lambda r: str(r["index"])),
-        ("dir", 3, lambda r: r["direction"]),
-        ("time", 12, lambda r: _ts(r["ts"])),
-        ("packet", 7, lambda r: str(r["packet"])),
-        ("op", 3, lambda r: f"{r['opcode']:X}"),
-        ("FRRR", 4, lambda r: "".join("1" if r[k] else "0" for k in ("fin", "rsv1", "rsv2",
-                                                                        "rsv3"))),
-        ("mask", 8, lambda r: r["mask_key"] or "-"),
-        ("hdr", 3, lambda r: str(r["header_bytes"])),
-        ("length", 9, lambda r: str(r["payload_length"])),
-        ("offset", 10, lambda r: str(r["stream_offset"])),
-        ("msg", 0, lambda r: str(r["message"])),
-    ],
-    "violation": [
-        ("conn", 4, lambda r: str(r["connection"])),
-        ("packet", 7, lambda r: str(r["packet"]) if r["packet"] is not None else "-"),
-        ("dir", 3, lambda r: r["direction"] or "-"),
-        ("sev", 4, lambda r: r["severity"][:4]),
-        ("rule", 28, lambda r: r["rule"]),
-        ("message", 0, lambda r: r["message"]),
-    ],
-    "connection": [
-        ("conn", 4, lambda r: str(r["connection"])),
-        ("client", 21, lambda r: r["client"]),
-        ("server", 21, lambda r: r["server"]),
-        ("path", 12, lambda r: r["path"] or "-"),
-        ("hs", 8, lambda r: r["handshake"]),
-        ("msgs", 9, lambda r: f"{r['messages_c2s']}/{r['messages_s2c']}"),
-        ("defl", 4, lambda r: "yes" if r["deflate"] else "no"),
-        ("err", 0, lambda r: str(r["violations"])),
-    ],
-}
-
-
-class TableWriter(Writer):
-    """Fixed-width rows for a terminal; long cells are shortened with an ellipsis."""
-
-    def __init__(self, table: str, stream: IO[str], max_payload: int | None,
-                 width: int = 100) -> None:
-        super().__init__(table, stream, max_payload)
-        self.stream = stream
-        self.columns = _TABLE_COLUMNS[table]
-        self.width = width
-        self.stream.write(self._line({name: name for name, _, _ in self.columns}, True) + "\n")
-
-    def _line(self, cells: dict[str, str], header: bool = False) -> str:
-        parts = []
-        used = 0
-        for name, w, _ in self.columns:
-            text = cells[name]
-            if w == 0:
-                w = max(8, self.width - used)
-            if len(text) > w:
-                text = text[: w - 1] + "…"
-            parts.append(text.ljust(w))
-            used += w + 1
-        return " ".join(parts).rstrip()
-
-    def write(self, record: dict[str, Any]) -> None:
-        cells = {}
-        for name, _, fn in self.columns:
-            cells[name] = fn(record).replace("\n", "⏎").replace("\r", "")
-        self.stream.write(self._line(cells) + "\n")
-        self.rows += 1
-
-
 def make_writer(fmt: str, table: str, stream: IO[str] | None, path: str | None,
                 max_payload: int | None) -> Writer:
     """The writer for ``fmt``; Parquet needs a file path, the others a text stream."""
@@ -409,4 +294,6 @@ def make_writer(fmt: str, table: str, stream: IO[str] | None, path: str | None,
         return JsonlWriter(table, stream, max_payload)
     if fmt == "csv":
         return CsvWriter(table, stream, max_payload)
-    return TableWriter(table, stream, max_payload)
+    from wsanalyze.output.table import TableWriter, terminal_width
+
+    return TableWriter(table, stream, max_payload, terminal_width())  # type: ignore[return-value]

@@ -272,6 +272,15 @@ class CaptureReader:
             )
         raise CaptureError(f"cannot read {shown}: {_describe_magic(head)}")
 
+    @property
+    def bytes_read(self) -> int | None:
+        """Bytes of the file read so far (compressed bytes for gzip), for progress
+        display; None when not known (a pipe, a closed file)."""
+        try:
+            return self._file.tell()
+        except (OSError, ValueError):
+            return None
+
     # -- iteration ---------------------------------------------------------
 
     def __iter__(self) -> Iterator[RawPacket]:
