@@ -244,7 +244,9 @@ def make_writer(fmt: str, table: str, stream: IO[str] | None, path: str | None,
     """The writer for ``fmt``; Parquet needs a file path, the others a text stream."""
     if fmt == "parquet":
         assert path is not None
-        return ParquetWriter(table, path, max_payload)
+        from wsanalyze.output.parquet import ParquetWriter as TypedParquetWriter
+
+        return TypedParquetWriter(table, path, max_payload)
     assert stream is not None
     if fmt == "jsonl":
         return JsonlWriter(table, stream, max_payload)
