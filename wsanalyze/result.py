@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from wsanalyze.metrics.tables import connection_rows
@@ -173,7 +174,10 @@ class ConnectionView(AnalysisResult):
 
 
 def _plain(value: Any) -> Any:
-    """pd.NA and NaN → None, so a dict prints and compares plainly."""
+    """pd.NA and NaN → None and numpy scalars → Python ones, so a dict prints and
+    compares plainly."""
     if isinstance(value, list | bytes):
         return value
-    return None if pd.isna(value) else value
+    if pd.isna(value):
+        return None
+    return value.item() if isinstance(value, np.generic) else value

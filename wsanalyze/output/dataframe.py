@@ -86,12 +86,10 @@ def column(kind: str, values: Any) -> pd.Series:
         return durations(values)
     if kind.startswith("enum:"):
         vocabulary = VOCABULARIES[kind[5:]]
-        cats = pd.Categorical(values, categories=vocabulary)
-        unknown = set(pd.unique(np.asarray(values, dtype=object))) - set(vocabulary) - {None}
-        unknown = {v for v in unknown if isinstance(v, str)}
-        if unknown:  # never lose a value the vocabulary lacks: add it after the fixed ones
-            cats = pd.Categorical(values, categories=(*vocabulary, *sorted(unknown)))
-        return pd.Series(cats)
+        inferred = pd.Categorical(values)
+        # Never lose a value the vocabulary lacks: add it after the fixed categories.
+        unknown = sorted(set(inferred.categories) - set(vocabulary))
+        return pd.Series(inferred.set_categories((*vocabulary, *unknown)))
     want = dtype(kind)
     if want is object:
         # Keep None (not NaN) for missing bytes and lists.
