@@ -94,8 +94,9 @@ def ping_pairs(result: Tables) -> pd.DataFrame:
     if not m.empty:
         control = _ordered(m[m["type"].isin(("ping", "pong"))])
         # The pairing reads plain values: directions as str, ts as epoch seconds.
-        control = control.assign(ts=seconds(control["ts"]),
-                                 direction=control["direction"].astype(object))
+        control = control[["connection", "index", "type", "length", "payload"]].assign(
+            ts=seconds(control["ts"]), direction=control["direction"].astype(object),
+            type=control["type"].astype(object))
         for conn, rows in control.groupby("connection", sort=True):
             records.extend(_pair_pings(int(conn), rows))
     return _frame(PING_SPEC, records)
@@ -207,6 +208,8 @@ def request_pairs(result: Tables, key: KeyFunction | None = None) -> pd.DataFram
     data = _ordered(data_messages(result))
     records: list[dict[str, Any]] = []
     if not data.empty:
+        # Once, not per connection: float times for the pairing arithmetic.
+        data = data.assign(ts=seconds(data["ts"]), ts_start=seconds(data["ts_start"]))
         for conn, rows in data.groupby("connection", sort=True):
             records.extend(_pair_requests(int(conn), rows, key))
     records.sort(key=lambda r: (r["connection"], r["request_index"]))
@@ -233,8 +236,8 @@ def _pair_requests(conn: int, rows: pd.DataFrame, key: KeyFunction | None
     tags = _tags(rows, key)
     directions = rows["direction"].astype(object).tolist()
     index = rows["index"].astype("int64").tolist()
-    ts_start = seconds(rows["ts_start"]).tolist()
-    ts = seconds(rows["ts"]).tolist()
+    ts_start = rows["ts_start"].tolist()
+    ts = rows["ts"].tolist()
 
     def pair(method: str, k: Hashable | None, req: int, resp: int) -> dict[str, Any]:
         return dict(connection=conn, method=method, key=None if k is None else str(k),
@@ -371,7 +374,9 @@ def latency_table(result: Tables, key: KeyFunction | None = None, *,
     def group(df: pd.DataFrame, column: str) -> dict[int, np.ndarray]:
         if df.empty:
             return {}
-        return {int(c): seconds(g[column]) for c, g in df.groupby("connection", sort=False)}
+        values = seconds(df[column])  # once, then sliced per connection
+        return {int(c): values[rows] for c, rows in df.groupby("connection", sort=False)
+                .indices.items()}
 
     ping_rtt = group(pings, "rtt")
     req_lat = group(requests, "latency")

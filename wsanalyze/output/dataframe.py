@@ -66,12 +66,12 @@ def seconds(series: pd.Series) -> np.ndarray:
     """Float seconds of a column: epoch seconds of timestamps, seconds of durations,
     numbers as they are; NaN where missing."""
     kind = series.dtype
-    if isinstance(kind, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(kind) \
-            or pd.api.types.is_timedelta64_dtype(kind):
-        if isinstance(kind, pd.DatetimeTZDtype):
-            series = series.dt.tz_convert("UTC").dt.tz_localize(None)
-        unit = "datetime64[ns]" if series.dtype.kind == "M" else "timedelta64[ns]"
-        ns = series.to_numpy(dtype=unit).view(np.int64)
+    if isinstance(kind, pd.DatetimeTZDtype) or kind.kind in "mM":
+        # asi8: the int64 values since the epoch (UTC for tz-aware), NaT as min int64.
+        values = series.array
+        if values.unit != "ns":
+            values = values.as_unit("ns")
+        ns = np.asarray(values.asi8)
         out = (ns // 1_000_000_000).astype(np.float64) + (ns % 1_000_000_000) / 1e9
         out[ns == _NAT] = np.nan
         return out
