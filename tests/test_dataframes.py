@@ -381,7 +381,7 @@ def test_repr_is_a_short_summary(
     assert len(text.splitlines()) <= 3
     assert text.startswith("AnalysisResult('") and "2023-11-14 22:13:20 UTC" in text
     n = len(r.messages)
-    assert f"1 connections, {n} messages, {len(r.frames)} frames" in text
+    assert f"1 connection, {n} messages, {len(r.frames)} frames" in text
     errors = int((r.violations["severity"] == "error").sum())
     assert errors >= 1 and f"({errors} error" in text
 

@@ -126,7 +126,7 @@ def analyze(path: str | os.PathLike[str], *, payloads: PayloadMode = "full",
             max_connections: int = 100_000,
             tables: Iterable[str] | str = TABLES) -> AnalysisResult:
     """Decode a capture into DataFrames (``connections``, ``messages``, ``frames``,
-    ``violations``) whose dtypes are fixed by the schema (README, "Python API"):
+    ``violations``) whose dtypes are fixed by the schema (README, "DataFrame types"):
     timestamps ``datetime64[ns, UTC]``, durations ``timedelta64[ns]``, closed
     vocabularies categorical, strings ``string[pyarrow]``, nullable ``Int64``.
 

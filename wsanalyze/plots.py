@@ -331,12 +331,12 @@ def _draw_gaps(ax: Axes, result: Tables, ids: list[int], t0: float, span: float)
     for c, g in gaps.groupby("connection", sort=False):
         big = g[g["length"] > 0.05 * span].nlargest(3, "length")
         k = ids.index(int(c))
-        for row in big.itertuples(index=False):
-            ax.broken_barh([(row.start, row.length)], (2 * k - 0.45, 1.9),
+        for start, length in zip(big["start"].tolist(), big["length"].tolist(), strict=True):
+            ax.broken_barh([(start, length)], (2 * k - 0.45, 1.9),
                            facecolors="#e3ecf5", edgecolors="#9bb7d4", zorder=2)
-            if row.length > 0.15 * span:  # room for a label
-                ax.text(row.start + row.length / 2, 2 * k + 0.5,
-                        f"idle {_seconds_text(row.length)}", ha="center", va="center",
+            if length > 0.15 * span:  # room for a label
+                ax.text(start + length / 2, 2 * k + 0.5,
+                        f"idle {_seconds_text(length)}", ha="center", va="center",
                         fontsize=8, color="#2b4a6b", zorder=5,
                         bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="none", alpha=0.8))
             marked = True

@@ -28,7 +28,7 @@ class AnalysisResult:
     """Tables of one capture (OUTPUTS.md), plus warnings about the capture.
 
     Timestamps are ``datetime64[ns, UTC]``, durations ``timedelta64[ns]``, ``t`` is
-    float seconds from :attr:`first_ts` (README, "Python API").  The metric tables
+    float seconds from :attr:`first_ts` (README, "DataFrame types").  The metric tables
     (:attr:`compression`, :attr:`latency`, :attr:`ping_pairs`, :attr:`requests`,
     :attr:`idle_gaps`) are properties computed on first access and kept: replace
     a table and they are stale, build a new result instead.  Metrics that take an

@@ -62,7 +62,7 @@ def text_summary(tables: Tables) -> str:
     path = getattr(tables, "path", "") or "?"
     name = type(tables).__name__
     head = f"{name}({path!r}: {_when(first)}, {span}"
-    counts = ", ".join(f"{n} {k}" for k, n in _counts(tables).items())
+    counts = ", ".join(f"{n:,} {k if n != 1 else k[:-1]}" for k, n in _counts(tables).items())
     sev = _by_severity(tables)
     detail = " (" + ", ".join(f"{n} {s}" for s, n in sev.items()) + ")" if sev else ""
     warnings = getattr(tables, "warnings", [])
@@ -109,8 +109,11 @@ def _rules_rows(tables: Tables) -> str:
     g = (v.assign(rule=v["rule"].astype(str), severity=v["severity"].astype(str))
          .groupby(["rule", "severity"]).size().reset_index(name="n")
          .sort_values(["n", "rule"], ascending=[False, True]))
-    rows = [f"<tr><td><code>{html.escape(r.rule)}</code></td><td>{html.escape(r.severity)}"
-            f"</td><td>{r.n}</td></tr>" for r in g.head(CARD_RULES).itertuples()]
+    top = g.head(CARD_RULES)
+    rows = [f"<tr><td><code>{html.escape(rule)}</code></td><td>{html.escape(severity)}"
+            f"</td><td>{n}</td></tr>"
+            for rule, severity, n in zip(top["rule"].tolist(), top["severity"].tolist(),
+                                         top["n"].tolist(), strict=True)]
     if len(g) > CARD_RULES:
         rest = int(g["n"].iloc[CARD_RULES:].sum())
         rows.append(f"<tr><td>{len(g) - CARD_RULES} more rules</td><td></td><td>{rest}</td></tr>")

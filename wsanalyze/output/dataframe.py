@@ -35,7 +35,7 @@ _PLAIN: dict[str, Any] = {"int64": "int64", "int64?": "Int64", "float64": "float
 def dtype(kind: str) -> Any:
     """The pandas dtype of a schema kind."""
     if kind.startswith("enum:"):
-        return pd.CategoricalDtype(VOCABULARIES[kind[5:]])
+        return pd.CategoricalDtype(list(VOCABULARIES[kind[5:]]))
     return _PLAIN[kind]
 
 
