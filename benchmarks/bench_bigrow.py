@@ -83,6 +83,7 @@ def check_output(fmt: str, path: Path, size: int) -> None:
 
         table = pq.read_table(path).to_pylist()
         assert table[0]["length"] == size and table[0]["text"] == "\0" * size
+        assert table[0]["payload"] == bytes(size)
     else:
         lines = path.read_text(encoding="utf-8").splitlines()
         assert lines[1].split()[6] == str(size), lines[1][:200]

@@ -85,6 +85,18 @@ def analysed(tmp_path: Path, *timed: Timed, **kwargs: object) -> AnalysisResult:
     return analyze(path, **kwargs)  # type: ignore[arg-type]
 
 
+def _in_seconds(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with timestamps as float epoch seconds and durations as float seconds
+    (the DataFrames type them; these tests compare against known float times)."""
+    out = df.copy()
+    for name in out.columns:
+        if isinstance(out[name].dtype, pd.DatetimeTZDtype):
+            out[name] = (out[name] - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+        elif pd.api.types.is_timedelta64_dtype(out[name].dtype):
+            out[name] = out[name].dt.total_seconds()
+    return out
+
+
 def wire_deflate_size(payloads: list[bytes], *, takeover: bool) -> list[int]:
     """What the test expects a permessage-deflate sender to produce, computed here with
     zlib directly: raw DEFLATE, level 6, 32 KiB window, sync flush, tail removed."""
@@ -119,6 +131,7 @@ def test_ping_rtt_from_known_times(tmp_path: Path) -> None:
 
     pings = ping_pairs(r)
     assert list(pings["direction"]) == ["c2s", "s2c", "c2s", "c2s"]
+    pings["rtt"] = pings["rtt"].dt.total_seconds()  # durations are timedelta64
     assert pings["rtt"].iloc[0] == pytest.approx(0.250, abs=EPS)
     assert pings["rtt"].iloc[1] == pytest.approx(0.100, abs=EPS)
     # One Pong may answer only the most recently processed Ping (RFC 6455 §5.5.3):
@@ -130,7 +143,7 @@ def test_ping_rtt_from_known_times(tmp_path: Path) -> None:
     assert list(pings["payload_length"]) == [3, 3, 1, 1]
     assert "ping.unanswered" not in set(r.violations["rule"])
 
-    row = latency_table(r).iloc[0]
+    row = _in_seconds(latency_table(r)).iloc[0]
     assert row["ping_rtt_count"] == 4
     assert row["pings_unanswered"] == 0
     assert row["ping_rtt_p50"] == pytest.approx(0.370, abs=EPS)
@@ -158,7 +171,7 @@ def test_json_rpc_pairs_by_id(tmp_path: Path) -> None:
     t.close(1.0)
     r = analysed(tmp_path, t)
 
-    pairs = request_pairs(r)
+    pairs = _in_seconds(request_pairs(r))
     assert set(pairs["method"]) == {"json-rpc"}
     got = {(k, d): lat for k, d, lat in zip(pairs["key"], pairs["request_direction"],
                                             pairs["latency"], strict=True)}
@@ -167,7 +180,7 @@ def test_json_rpc_pairs_by_id(tmp_path: Path) -> None:
     assert got[('"x"', "c2s")] == pytest.approx(0.050, abs=EPS)
     assert got[("7", "s2c")] == pytest.approx(0.020, abs=EPS)
 
-    row = latency_table(r).iloc[0]
+    row = _in_seconds(latency_table(r)).iloc[0]
     assert row["request_method"] == "json-rpc"
     assert row["request_latency_count"] == 3
     assert row["request_latency_p50"] == pytest.approx(0.050, abs=EPS)
@@ -193,7 +206,7 @@ def test_graphql_ws_pairs_by_id(tmp_path: Path, protocol: str, start: str, reply
     t.close(1.0)
     r = analysed(tmp_path, t)
 
-    pairs = request_pairs(r)
+    pairs = _in_seconds(request_pairs(r))
     assert set(pairs["method"]) == {"graphql-ws"}
     got = dict(zip(pairs["key"], pairs["latency"], strict=True))
     assert got.keys() == {"connection_init", '"a"', '"b"'}
@@ -215,14 +228,14 @@ def test_user_key_function(tmp_path: Path) -> None:
         p = row["payload"]
         return int.from_bytes(p[1:3], "big") if p[:1] in (b"Q", b"A") else None
 
-    pairs = request_pairs(r, key=key)
+    pairs = _in_seconds(request_pairs(r, key=key))
     assert list(pairs["method"]) == ["key", "key"]
     got = dict(zip(pairs["key"], pairs["latency"], strict=True))
     assert got["5"] == pytest.approx(0.400, abs=EPS)
     assert got["6"] == pytest.approx(0.060, abs=EPS)
     assert latency_table(r, key=key).iloc[0]["request_method"] == "key"
     # Without the key nothing identifies them: lockstep next-message pairing.
-    fallback = request_pairs(r)
+    fallback = _in_seconds(request_pairs(r))
     assert list(fallback["method"]) == ["next-message"]
     assert fallback["latency"].iloc[0] == pytest.approx(0.060, abs=EPS)
 
@@ -239,7 +252,7 @@ def test_next_message_fallback(tmp_path: Path) -> None:
     t.send(1.700, "s2c", OP_PONG, b"p")
     t.close(2.0)
     r = analysed(tmp_path, t)
-    pairs = request_pairs(r)
+    pairs = _in_seconds(request_pairs(r))
     assert list(pairs["method"]) == ["next-message"] * 2
     assert pairs["latency"].tolist() == pytest.approx([0.2, 0.4], abs=EPS)
     assert pairs["latency_first_byte"].tolist() == pytest.approx([0.2, 0.4], abs=EPS)
@@ -257,17 +270,17 @@ def test_connect_handshake_transfer_and_idle(tmp_path: Path) -> None:
     t.text(4.000, "c2s", b"after a long pause")
     t.close(4.5)
     r = analysed(tmp_path, t)
-    row = latency_table(r).iloc[0]
-    conn = r.connections.iloc[0]
+    row = _in_seconds(latency_table(r)).iloc[0]
+    conn = _in_seconds(r.connections).iloc[0]
     assert row["tcp_connect_rtt"] == conn["tcp_connect_rtt"]
     assert row["handshake_rtt"] == conn["handshake_rtt"]
     assert row["tcp_connect_rtt"] > 0 and row["handshake_rtt"] > 0
     assert row["transfer_max"] == pytest.approx(0.050, abs=EPS)
     assert row["transfer_count"] == 2
 
-    gaps = idle_gaps(r)
+    gaps = _in_seconds(idle_gaps(r))
     big = gaps.loc[gaps["gap"].idxmax()]
-    last = r.messages.loc[r.messages["index"] == big["before_index"], "ts"].iloc[0]
+    last = _in_seconds(r.messages).loc[r.messages["index"] == big["before_index"], "ts"].iloc[0]
     assert big["gap"] == pytest.approx(T0 + 4.000 - last, abs=EPS)
     assert row["idle_gap_max"] == pytest.approx(big["gap"], abs=EPS)
     assert row["idle_gap_count"] == len(r.messages) - 1

@@ -11,16 +11,52 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["AnalysisResult", "analyze", "iter_records"]
+__all__ = [
+    "AnalysisResult",
+    "CaptureError",
+    "ConnectionView",
+    "DecoderLimits",
+    "Options",
+    "Tables",
+    "analyze",
+    "iter_records",
+]
 
 if TYPE_CHECKING:
-    from wsanalyze.analysis import AnalysisResult, analyze, iter_records
+    from wsanalyze.analysis import analyze, iter_records
+    from wsanalyze.metrics.tables import Tables
+    from wsanalyze.pipeline import Options
+    from wsanalyze.result import AnalysisResult, ConnectionView
+    from wsanalyze.sources.records import CaptureError
+    from wsanalyze.websocket.decoder import DecoderLimits
+
+# Imported on first use so `wsanalyze --help` starts without pandas and the pipeline.
+_LAZY = {
+    "AnalysisResult": "wsanalyze.result",
+    "CaptureError": "wsanalyze.sources.records",
+    "ConnectionView": "wsanalyze.result",
+    "DecoderLimits": "wsanalyze.websocket.decoder",
+    "Options": "wsanalyze.pipeline",
+    "Tables": "wsanalyze.metrics.tables",
+    "analyze": "wsanalyze.analysis",
+    "iter_records": "wsanalyze.analysis",
+}
 
 
 def __getattr__(name: str) -> Any:
-    # Imported on first use so `wsanalyze --help` starts without the pipeline.
-    if name in __all__:
-        from wsanalyze import analysis
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'wsanalyze' has no attribute {name!r}")
+    import importlib
 
-        return getattr(analysis, name)
-    raise AttributeError(name)
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    # Completion offers the public API (and submodules already imported), not the
+    # typing helpers imported above.
+    return sorted({*__all__, "__version__", *(k for k, v in globals().items()
+                                               if type(v).__name__ == "module"
+                                               and not k.startswith("_"))})

@@ -8,21 +8,32 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Literal
 
 from wsanalyze.config import DecoderLimits
-from wsanalyze.output.schema import COLUMNS
+from wsanalyze.output.schema import COLUMNS, dataframe_columns
 from wsanalyze.parallel import ParallelRun
 from wsanalyze.pipeline import TABLES, Analyzer, Options, Record, run
 from wsanalyze.sources.capture import CaptureReader, open_capture
 
 if TYPE_CHECKING:
-    import pandas as pd
+    from wsanalyze.result import AnalysisResult
+
+__all__ = ["AnalysisResult", "CaptureRun", "PayloadMode", "analyze", "iter_records",
+           "table_names"]
 
 PayloadMode = Literal["full", "preview", "none"]
-_NUMPY_KINDS = frozenset(("int64", "float64", "bool"))
+
+
+def __getattr__(name: str) -> Any:
+    # The result type needs pandas: imported on first use, so that the streaming
+    # commands (which use CaptureRun) start without it.
+    if name == "AnalysisResult":
+        from wsanalyze.result import AnalysisResult
+
+        return AnalysisResult
+    raise AttributeError(name)
 
 
 class CaptureRun:
@@ -77,91 +88,59 @@ class CaptureRun:
         self.warnings.extend(analyzer.notes())
 
 
-def iter_records(path: str | os.PathLike[str], *, tables: Iterable[str] = TABLES,
+def table_names(tables: Iterable[str] | str) -> frozenset[str]:
+    """Record table names (``"message"``) for ``tables``, which may also use the
+    DataFrame attribute spelling (``"messages"``); ValueError on any other name."""
+    from wsanalyze.result import TABLE_ATTRIBUTES
+
+    names = [tables] if isinstance(tables, str) else list(tables)
+    plural = {attr: table for attr, table in TABLE_ATTRIBUTES.items()}
+    unknown = [n for n in names if n not in TABLES and n not in plural]
+    if unknown:
+        valid = ", ".join(sorted({*TABLES, *plural}))
+        raise ValueError(f"unknown table name(s) {', '.join(map(repr, unknown))}; "
+                         f"valid names: {valid}")
+    return frozenset(plural.get(n, n) for n in names)
+
+
+def iter_records(path: str | os.PathLike[str], *, tables: Iterable[str] | str = TABLES,
                  limits: DecoderLimits | None = None, jobs: int = 1,
                  max_buffered: int = 8 << 20,
                  max_connections: int = 100_000) -> Iterator[Record]:
     """Stream ``(table, row)`` records of a capture without building tables.
 
     ``table`` is ``"connection"``, ``"message"``, ``"frame"`` or ``"violation"``;
-    rows are dicts with the OUTPUTS.md columns (messages carry ``payload`` bytes).
+    ``tables`` picks which (the plural spelling of the DataFrame attributes,
+    ``"messages"``, is accepted too; other names raise ValueError).  Rows are dicts
+    with the OUTPUTS.md columns as in JSON Lines (timestamps float epoch seconds,
+    durations float seconds; messages carry ``payload`` bytes).
     Messages come as they complete; a connection's row when it ends.  ``limits``,
     ``max_buffered`` (out-of-order bytes per TCP direction) and ``max_connections``
     bound resources (README, Limits); ``jobs`` > 1 decodes in that many processes.
     """
-    options = Options(tables=frozenset(tables), limits=limits or DecoderLimits(),
+    # Checked here, not at the first next(): a typo fails where it is written.
+    options = Options(tables=table_names(tables), limits=limits or DecoderLimits(),
                       max_buffered=max_buffered, max_connections=max_connections)
+    return _records(path, options, jobs)
+
+
+def _records(path: str | os.PathLike[str], options: Options, jobs: int) -> Iterator[Record]:
+    # The capture is opened at the first next(), as when iter_records was a generator.
     yield from CaptureRun(path, options, jobs)
-
-
-@dataclass
-class AnalysisResult:
-    """Tables of one capture (OUTPUTS.md), plus warnings about the capture."""
-
-    connections: pd.DataFrame
-    messages: pd.DataFrame
-    frames: pd.DataFrame
-    violations: pd.DataFrame
-    warnings: list[str] = field(default_factory=list)
-    path: str = ""
-    first_ts: float | None = None
-    """Timestamp of the capture's first packet (plots count time from it)."""
-
-    @property
-    def compression(self) -> pd.DataFrame:
-        """Compression per connection and direction, with estimates for connections
-        that did not compress (see :func:`wsanalyze.metrics.compression_table`)."""
-        from wsanalyze.metrics import compression_table
-
-        return compression_table(self)
-
-    @property
-    def latency(self) -> pd.DataFrame:
-        """Latency per connection: TCP connect, handshake, ping RTT, request →
-        response, transfer time, idle gaps (see :func:`wsanalyze.metrics.latency_table`;
-        the pair tables are :attr:`ping_pairs`, :meth:`request_pairs`, :attr:`idle_gaps`)."""
-        from wsanalyze.metrics import latency_table
-
-        return latency_table(self)
-
-    @property
-    def ping_pairs(self) -> pd.DataFrame:
-        from wsanalyze.metrics import ping_pairs
-
-        return ping_pairs(self)
-
-    def request_pairs(self, key: Any = None) -> pd.DataFrame:
-        """Request → response pairs, by JSON id or ``key(row)``, else next message."""
-        from wsanalyze.metrics import request_pairs
-
-        return request_pairs(self, key=key)
-
-    @property
-    def idle_gaps(self) -> pd.DataFrame:
-        from wsanalyze.metrics import idle_gaps
-
-        return idle_gaps(self)
-
-    def violation_frame(self, row: Any) -> dict[str, Any] | None:
-        """The frames row a violation points at (``row`` is a violations row or its
-        index), or None when the violation is not about one frame."""
-        if not hasattr(row, "rule"):
-            row = self.violations.loc[row]
-        frame = row["frame"]
-        if frame is None or frame != frame:  # None or NaN
-            return None
-        hit = self.frames[(self.frames["connection"] == row["connection"])
-                          & (self.frames["index"] == int(frame))]
-        return None if hit.empty else hit.iloc[0].to_dict()
 
 
 def analyze(path: str | os.PathLike[str], *, payloads: PayloadMode = "full",
             preview_bytes: int = 64, limits: DecoderLimits | None = None,
             jobs: int = 1, max_buffered: int = 8 << 20,
-            max_connections: int = 100_000) -> AnalysisResult:
+            max_connections: int = 100_000,
+            tables: Iterable[str] | str = TABLES) -> AnalysisResult:
     """Decode a capture into DataFrames (``connections``, ``messages``, ``frames``,
-    ``violations``).
+    ``violations``) whose dtypes are fixed by the schema (README, "DataFrame types"):
+    timestamps ``datetime64[ns, UTC]``, durations ``timedelta64[ns]``, closed
+    vocabularies categorical, strings ``string[pyarrow]``, nullable ``Int64``.
 
+    ``tables`` limits decoding to some tables (the others are empty, with the same
+    dtypes); unknown names raise ValueError.
     ``payloads`` controls memory: ``"full"`` keeps every payload (a capture's
     decoded payloads live in memory), ``"preview"`` keeps the first
     ``preview_bytes`` of each (``truncated`` tells which were cut), ``"none"``
@@ -173,14 +152,14 @@ def analyze(path: str | os.PathLike[str], *, payloads: PayloadMode = "full",
     ``"preview"`` and 0.9 GiB with ``"none"`` (benchmarks/bench_analyze.py).
     For captures beyond that, stream with :func:`iter_records`.
     """
-    import pandas as pd
-
+    wanted = table_names(tables)
     # Rows are kept as columns (one list per column), not as dicts: a dict per
     # row costs about 1 KB, several times the values it holds.
     names = {t: [n for n, _ in COLUMNS[t]] for t in TABLES}
     columns: dict[str, list[list[Any]]] = {t: [[] for _ in names[t]] for t in TABLES}
     getters = {t: itemgetter(*names[t]) for t in TABLES}
-    run = CaptureRun(path, Options(limits=limits or DecoderLimits(), max_buffered=max_buffered,
+    run = CaptureRun(path, Options(tables=wanted, limits=limits or DecoderLimits(),
+                                   max_buffered=max_buffered,
                                    max_connections=max_connections), jobs)
     keep = preview_bytes if payloads == "preview" else 0
     for table, row in run:
@@ -191,30 +170,34 @@ def analyze(path: str | os.PathLike[str], *, payloads: PayloadMode = "full",
                 row["text"] = row["text"][:keep] if keep else None
         for column, value in zip(columns[table], getters[table](row), strict=True):
             column.append(value)
+    return build_result(columns, run.warnings, run.path, run.first_ts, run.last_ts)
+
+
+def build_result(columns: dict[str, list[list[Any]]], warnings: list[str], path: str,
+                 first_ts: float | None, last_ts: float | None) -> AnalysisResult:
+    """The result of a run from its rows kept as column lists (``COLUMNS`` order);
+    the lists are emptied as their columns are built."""
+    import pandas as pd
+
+    from wsanalyze.metrics import message_compression
+    from wsanalyze.output.dataframe import column, conform, seconds
+    from wsanalyze.result import AnalysisResult
 
     def frame(table: str) -> pd.DataFrame:
-        data: dict[str, Any] = {}
-        lists = columns.pop(table)
-        for (name, kind), values in zip(COLUMNS[table], lists, strict=True):
-            if not values:
-                # An empty table still has the schema's types (pandas would
-                # make every column object).
-                col = pd.Series(values, dtype=kind if kind in _NUMPY_KINDS else object)
-            elif kind == "int64" and None in values:
-                col = pd.Series(values, dtype="Int64")
-            elif kind in ("string", "list<string>", "binary"):
-                # Keep None (not NaN) for missing values, like the rest.
-                col = pd.Series(values, dtype=object)
-            else:
-                col = pd.Series(values)
+        data: dict[str, pd.Series] = {}
+        for (name, kind), values in zip(COLUMNS[table], columns.pop(table), strict=True):
+            data[name] = column(kind, values)
             values.clear()  # free the list as soon as its column is built
-            data[name] = col
-        return pd.DataFrame(data, columns=names[table])
+        if "ts" in data and table != "connection":
+            ts = seconds(data["ts"])
+            origin = first_ts if first_ts is not None else (
+                float(pd.Series(ts).min()) if len(ts) else 0.0)
+            data["t"] = pd.Series(ts - origin, dtype="float64")
+        return pd.DataFrame(data)
 
     result = AnalysisResult(frame("connection"), frame("message"), frame("frame"),
-                            frame("violation"), run.warnings, run.path, run.first_ts)
-    from wsanalyze.metrics import message_compression
-
+                            frame("violation"), warnings, path, first_ts, last_ts)
     # Per-message compression figures as extra columns (OUTPUTS.md allows additions).
-    result.messages = result.messages.join(message_compression(result))
+    messages = result.messages.join(message_compression(result))
+    result.messages = conform(messages, dataframe_columns("message"))
     return result

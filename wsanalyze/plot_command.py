@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     single = record_filter.connections
     if single is not None and len(single) == 1:
         try:
-            result = plots.select_connection(result, next(iter(single)))
+            result = result.select(next(iter(single)))
         except ValueError as exc:
             _error(str(exc))
             return 2

@@ -7,10 +7,13 @@ window, and do not pile up in pyplot's figure registry.  Save one with
 
 Every time axis is in seconds from the start of the capture (the
 ``first_ts`` of the result when it has one, else the earliest timestamp in its
-tables).  Captures with more than :data:`AGGREGATE_ABOVE` points per plot are
-aggregated into time or size bins, which the figure says, so 100 000 messages
-plot in about a second.  A result with nothing to show gives a figure with a
-"no data" note rather than an error.
+tables): the ``t`` column of the tables.  Functions take any
+:class:`~wsanalyze.metrics.tables.Tables` (an :class:`~wsanalyze.AnalysisResult`
+or a per-connection view); timestamp and duration columns may be typed
+(``datetime64``/``timedelta64``) or float seconds.  Captures with more than
+:data:`AGGREGATE_ABOVE` points per plot are aggregated into time or size bins,
+which the figure says, so 100 000 messages plot in about a second.  A result
+with nothing to show gives a figure with a "no data" note rather than an error.
 
 Functions: :func:`timeline`, :func:`message_sizes`, :func:`throughput`,
 :func:`compression_vs_size`, :func:`latency_cdf`, :func:`violations_over_time`;
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -32,11 +36,11 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, ScalarFo
 
 from wsanalyze.metrics.compression import data_messages, estimate_sizes
 from wsanalyze.metrics.latency import idle_gaps, ping_pairs, request_pairs
+from wsanalyze.metrics.tables import Tables, connection_rows
+from wsanalyze.output.dataframe import seconds
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-
-    from wsanalyze.analysis import AnalysisResult
 
 #: Above this many points a plot aggregates into bins.
 AGGREGATE_ABOVE = 5_000
@@ -85,24 +89,25 @@ def _no_data(fig: Figure, title: str, note: str = "no data") -> Figure:
     return fig
 
 
-def _t0(result: AnalysisResult) -> float:
+def _t0(result: Tables) -> float:
     """Origin of the time axes: the capture's first packet when known, else the
     earliest timestamp of the tables (0 when there is none)."""
-    first = getattr(result, "first_ts", None)
+    first = result.first_ts
     if first is not None and first == first:
         return float(first)
     candidates: list[float] = []
     for df, col in ((result.connections, "ts_start"), (result.messages, "ts_start"),
                     (result.messages, "ts"), (result.violations, "ts")):
         if not df.empty and col in df:
-            v = pd.to_numeric(df[col], errors="coerce").min()
-            if v == v:
+            v = np.nanmin(_floats(df[col]), initial=np.inf)
+            if np.isfinite(v):
                 candidates.append(float(v))
     return min(candidates) if candidates else 0.0
 
 
 def _floats(series: pd.Series) -> np.ndarray:
-    return pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    """Float values of a column; timestamps as epoch seconds, durations as seconds."""
+    return seconds(series)
 
 
 def _time_axis(ax: Axes, label: str = TIME_LABEL) -> None:
@@ -124,14 +129,14 @@ def _plural(n: int, word: str) -> str:
     return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
-def _t_end(result: AnalysisResult, t0: float) -> float:
+def _t_end(result: Tables, t0: float) -> float:
     """Last timestamp of the tables, relative to ``t0``."""
     ends = [0.0]
     for df, col in ((result.connections, "ts_end"), (result.messages, "ts"),
                     (result.violations, "ts")):
         if not df.empty and col in df:
-            v = pd.to_numeric(df[col], errors="coerce").max()
-            if v == v:
+            v = np.nanmax(_floats(df[col]), initial=-np.inf)
+            if np.isfinite(v):
                 ends.append(float(v) - t0)
     return max(ends)
 
@@ -187,31 +192,32 @@ def _log_bins(values: np.ndarray, per_decade: int = 4) -> np.ndarray:
     return np.logspace(math.log10(lo), math.log10(hi) + 1e-9, n)
 
 
-def select_connection(result: AnalysisResult, connection: int) -> AnalysisResult:
-    """A copy of ``result`` holding only ``connection`` (ValueError when absent)."""
-    from wsanalyze.analysis import AnalysisResult
+@dataclass
+class _Subset:
+    """The tables of one connection (a :class:`Tables`), keeping the time origin."""
 
-    conns = result.connections
-    if conns.empty or connection not in set(conns["connection"].astype(int)):
-        known = ", ".join(str(c) for c in conns["connection"].tolist()) or "none"
-        raise ValueError(f"no connection {connection} (connections: {known})")
+    connections: pd.DataFrame
+    messages: pd.DataFrame
+    frames: pd.DataFrame
+    violations: pd.DataFrame
+    first_ts: float | None
 
-    def keep(df: pd.DataFrame) -> pd.DataFrame:
-        return df[df["connection"] == connection] if not df.empty else df
 
-    sub = AnalysisResult(keep(result.connections), keep(result.messages), keep(result.frames),
-                         keep(result.violations), list(result.warnings), result.path)
-    # Keep the time origin of the whole capture.
-    setattr(sub, "first_ts", _t0(result))  # noqa: B010  (not a declared field everywhere)
-    return sub
+def select_connection(result: Tables, connection: int) -> Tables:
+    """The tables of ``connection`` alone, with the time origin of the whole capture
+    (ValueError when absent).  ``AnalysisResult.select`` does the same and keeps
+    the result's other attributes."""
+    return _Subset(**connection_rows(result, connection), first_ts=_t0(result))
 
 
 # ---------------------------------------------------------------------------------------
 # timeline
 # ---------------------------------------------------------------------------------------
 
+Lanes = dict[tuple[int, str], int]
 
-def timeline(result: AnalysisResult, connection: int | None = None) -> Figure:
+
+def timeline(result: Tables, connection: int | None = None) -> Figure:
     """Client and server lanes of one connection (or of the first
     :data:`MAX_TIMELINE_CONNECTIONS`), messages as markers whose shape and colour
     give the type and whose area grows with the payload size.  Violations are
@@ -224,15 +230,33 @@ def timeline(result: AnalysisResult, connection: int | None = None) -> Figure:
     if conns.empty:
         return _no_data(fig, "Timeline", "no data: no WebSocket connection in this capture")
     conns = conns.sort_values("connection")
-    shown = conns.head(MAX_TIMELINE_CONNECTIONS)
-    ids = [int(c) for c in shown["connection"]]
+    ids = [int(c) for c in conns.head(MAX_TIMELINE_CONNECTIONS)["connection"]]
     n = len(ids)
     fig.set_size_inches(10.0, min(2.4 + 1.0 * n, 14.0))
     ax = fig.add_subplot()
     t0 = _t0(result)
     lane = {(c, d): 2 * k + j for k, c in enumerate(ids) for j, d in enumerate(("c2s", "s2c"))}
+    _draw_lanes(ax, ids)
+    m = result.messages
+    m = m[m["connection"].isin(ids)] if not m.empty else m
+    v = result.violations
+    v = v[v["connection"].isin(ids)] if not v.empty else v
+    handles = _draw_messages(ax, m, lane, t0)
+    handles += _draw_violations(ax, v, lane, t0)
+    lo, hi = ax.get_xlim() if (not m.empty or not v.empty) else (0.0, 1.0)
+    handles += _draw_gaps(ax, result, ids, t0, hi - lo)
+    _draw_legends(fig, handles)
+    _time_axis(ax)
+    if m.empty and v.empty:
+        ax.text(0.5, 0.5, "no messages", ha="center", va="center", color="0.4",
+                transform=ax.transAxes)
+    ax.set_title(_timeline_title(conns, ids, len(m)))
+    return fig
 
-    # Lanes
+
+def _draw_lanes(ax: Axes, ids: list[int]) -> None:
+    """Alternating bands, two lanes (c2s, s2c) per connection, labelled."""
+    n = len(ids)
     for k in range(n):
         ax.axhspan(2 * k - 0.5, 2 * k + 1.5, color="0.96" if k % 2 else "white", zorder=0)
         if k:
@@ -244,76 +268,83 @@ def timeline(result: AnalysisResult, connection: int | None = None) -> Figure:
     ax.set_yticks(range(2 * n), labels)
     ax.set_ylim(2 * n - 0.5, -0.5)
 
-    m = result.messages
-    m = m[m["connection"].isin(ids)] if not m.empty else m
+
+def _draw_messages(ax: Axes, m: pd.DataFrame, lane: Lanes, t0: float) -> list[Any]:
+    """Messages as markers per type (binned above AGGREGATE_ABOVE); legend handles."""
     handles: list[Any] = []
-    aggregated = len(m) > AGGREGATE_ABOVE
-    if not m.empty:
-        x = _floats(m["ts"]) - t0
-        y = np.array([lane[(int(c), d)] for c, d in zip(m["connection"], m["direction"],
-                                                        strict=True)], dtype=float)
-        size = _floats(m["length"])
-        kinds = m["type"].astype(str).to_numpy()
-        df = pd.DataFrame({"x": x, "y": y, "size": size, "kind": kinds})
-        if aggregated:
-            lo, hi = float(np.nanmin(x)), float(np.nanmax(x))
-            width = (hi - lo) / TIME_BINS or 1e-3
-            df["bin"] = np.floor((df["x"] - lo) / width)
-            df = (df.groupby(["y", "kind", "bin"], sort=False)
-                  .agg(size=("size", "max")).reset_index())
-            df["x"] = lo + (df["bin"] + 0.5) * width
-        order = [k for k in (*TYPE_STYLE, *sorted(set(kinds) - set(TYPE_STYLE)))
-                 if k in set(kinds)]
-        for kind in order:
-            rows = df[df["kind"] == kind]
-            marker, color = _type_style(kind)
-            count = int((kinds == kind).sum())
-            ax.scatter(rows["x"], rows["y"], s=_size_area(rows["size"].to_numpy()),
-                       marker=marker, c=color, alpha=0.75, edgecolors="white", linewidths=0.4,
-                       zorder=3)
-            handles.append(Line2D([], [], ls="", marker=marker, color=color, markersize=8,
-                                  label=f"{kind} ({count})"))
+    if m.empty:
+        return handles
+    x = _floats(m["ts"]) - t0
+    y = np.array([lane[(int(c), str(d))] for c, d in zip(m["connection"], m["direction"],
+                                                         strict=True)], dtype=float)
+    size = _floats(m["length"])
+    kinds = m["type"].astype(str).to_numpy()
+    df = pd.DataFrame({"x": x, "y": y, "size": size, "kind": kinds})
+    if len(m) > AGGREGATE_ABOVE:
+        lo, hi = float(np.nanmin(x)), float(np.nanmax(x))
+        width = (hi - lo) / TIME_BINS or 1e-3
+        df["bin"] = np.floor((df["x"] - lo) / width)
+        df = (df.groupby(["y", "kind", "bin"], sort=False)
+              .agg(size=("size", "max")).reset_index())
+        df["x"] = lo + (df["bin"] + 0.5) * width
+    order = [k for k in (*TYPE_STYLE, *sorted(set(kinds) - set(TYPE_STYLE)))
+             if k in set(kinds)]
+    for kind in order:
+        rows = df[df["kind"] == kind]
+        marker, color = _type_style(kind)
+        count = int((kinds == kind).sum())
+        ax.scatter(rows["x"], rows["y"], s=_size_area(rows["size"].to_numpy()),
+                   marker=marker, c=color, alpha=0.75, edgecolors="white", linewidths=0.4,
+                   zorder=3)
+        handles.append(Line2D([], [], ls="", marker=marker, color=color, markersize=8,
+                              label=f"{kind} ({count})"))
+    return handles
 
-    # Violations
-    v = result.violations
-    v = v[v["connection"].isin(ids)] if not v.empty else v
-    if not v.empty:
-        vx = _floats(v["ts"]) - t0
-        vy = np.array([lane[(int(c), d)] if d in ("c2s", "s2c") else lane[(int(c), "c2s")] + 0.5
-                       for c, d in zip(v["connection"], v["direction"], strict=True)])
-        sev = v["severity"].astype(str).to_numpy()
-        many = len(v) > 200
-        for s in SEVERITY_ORDER:
-            hit = sev == s
-            if hit.any():
-                ax.scatter(vx[hit], vy[hit], marker="|", s=500, linewidths=1.0 if many else 2.2,
-                           c=SEVERITY_COLORS[s], alpha=0.6 if many else 1.0, zorder=4)
-                handles.append(Line2D([], [], ls="", marker="|", markersize=14,
-                                      markeredgewidth=2.2, color=SEVERITY_COLORS[s],
-                                      label=f"violation: {s} ({int(hit.sum())})"))
 
-    # Idle gaps: the three longest per connection that exceed 5% of the time span.
-    lo, hi = ax.get_xlim() if (not m.empty or not v.empty) else (0.0, 1.0)
-    span = hi - lo
+def _draw_violations(ax: Axes, v: pd.DataFrame, lane: Lanes, t0: float) -> list[Any]:
+    """Violations as ticks coloured by severity on the lane of the side at fault."""
+    handles: list[Any] = []
+    if v.empty:
+        return handles
+    vx = _floats(v["ts"]) - t0
+    vy = np.array([lane[(int(c), d)] if d in ("c2s", "s2c") else lane[(int(c), "c2s")] + 0.5
+                   for c, d in zip(v["connection"], v["direction"], strict=True)])
+    sev = v["severity"].astype(str).to_numpy()
+    many = len(v) > 200
+    for s in SEVERITY_ORDER:
+        hit = sev == s
+        if hit.any():
+            ax.scatter(vx[hit], vy[hit], marker="|", s=500, linewidths=1.0 if many else 2.2,
+                       c=SEVERITY_COLORS[s], alpha=0.6 if many else 1.0, zorder=4)
+            handles.append(Line2D([], [], ls="", marker="|", markersize=14,
+                                  markeredgewidth=2.2, color=SEVERITY_COLORS[s],
+                                  label=f"violation: {s} ({int(hit.sum())})"))
+    return handles
+
+
+def _draw_gaps(ax: Axes, result: Tables, ids: list[int], t0: float, span: float) -> list[Any]:
+    """The three longest idle gaps per connection that exceed 5% of the time span."""
     gaps = idle_gaps(result)
     gaps = gaps[gaps["connection"].isin(ids)]
+    gaps = gaps.assign(start=_floats(gaps["ts_start"]) - t0, length=_floats(gaps["gap"]))
     marked = False
     for c, g in gaps.groupby("connection", sort=False):
-        big = g[g["gap"] > 0.05 * span].nlargest(3, "gap")
+        big = g[g["length"] > 0.05 * span].nlargest(3, "length")
         k = ids.index(int(c))
-        for row in big.itertuples(index=False):
-            start = row.ts_start - t0
-            ax.broken_barh([(start, row.gap)], (2 * k - 0.45, 1.9), facecolors="#e3ecf5",
-                           edgecolors="#9bb7d4", zorder=2)
-            if row.gap > 0.15 * span:  # room for a label
-                ax.text(start + row.gap / 2, 2 * k + 0.5, f"idle {_seconds_text(row.gap)}",
-                        ha="center", va="center", fontsize=8, color="#2b4a6b", zorder=5,
+        for start, length in zip(big["start"].tolist(), big["length"].tolist(), strict=True):
+            ax.broken_barh([(start, length)], (2 * k - 0.45, 1.9),
+                           facecolors="#e3ecf5", edgecolors="#9bb7d4", zorder=2)
+            if length > 0.15 * span:  # room for a label
+                ax.text(start + length / 2, 2 * k + 0.5,
+                        f"idle {_seconds_text(length)}", ha="center", va="center",
+                        fontsize=8, color="#2b4a6b", zorder=5,
                         bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="none", alpha=0.8))
             marked = True
-    if marked:
-        handles.append(Patch(facecolor="#e3ecf5", edgecolor="#9bb7d4", label="idle gap"))
+    return [Patch(facecolor="#e3ecf5", edgecolor="#9bb7d4", label="idle gap")] if marked else []
 
-    # Size key
+
+def _draw_legends(fig: Figure, handles: list[Any]) -> None:
+    """The marks' legend (when any) and the payload size key."""
     size_keys = [Line2D([], [], ls="", marker="o", color="0.5", label=_axis_bytes(b),
                         markersize=math.sqrt(float(_size_area(np.array([b]))[0])))
                  for b in (10, 1000, 100_000, 10_000_000)]
@@ -322,7 +353,10 @@ def timeline(result: AnalysisResult, connection: int | None = None) -> Figure:
                    fontsize=8, title_fontsize=8, frameon=False)
     fig.legend(handles=size_keys, loc="outside right lower", title="payload size", fontsize=8,
                title_fontsize=8, frameon=False, labelspacing=1.2)
-    _time_axis(ax)
+
+
+def _timeline_title(conns: pd.DataFrame, ids: list[int], messages: int) -> str:
+    n = len(ids)
     if n == 1:
         row = conns.iloc[0]
         title = f"Connection {ids[0]}: {row['client']} → {row['server']}"
@@ -330,14 +364,10 @@ def timeline(result: AnalysisResult, connection: int | None = None) -> Figure:
         title = f"Timeline of {n} connection{'s' if n != 1 else ''}"
         if len(conns) > n:
             title += f" (first {n} of {len(conns)}; pass connection= for others)"
-    if m.empty and v.empty:
-        ax.text(0.5, 0.5, "no messages", ha="center", va="center", color="0.4",
-                transform=ax.transAxes)
-    if aggregated:
-        title += (f"\n{len(m):,} messages aggregated: the largest of each type per "
+    if messages > AGGREGATE_ABOVE:
+        title += (f"\n{messages:,} messages aggregated: the largest of each type per "
                   f"1/{TIME_BINS} of the time axis")
-    ax.set_title(title)
-    return fig
+    return title
 
 
 # ---------------------------------------------------------------------------------------
@@ -345,7 +375,7 @@ def timeline(result: AnalysisResult, connection: int | None = None) -> Figure:
 # ---------------------------------------------------------------------------------------
 
 
-def message_sizes(result: AnalysisResult) -> Figure:
+def message_sizes(result: Tables) -> Figure:
     """Payload size (after inflating) of every data message over time, per
     direction, with the size distribution beside it.  Control frames are left out.
     Above :data:`AGGREGATE_ABOVE` messages the left panel shows the median and the
@@ -418,7 +448,7 @@ def message_sizes(result: AnalysisResult) -> Figure:
 # ---------------------------------------------------------------------------------------
 
 
-def throughput(result: AnalysisResult, bin: float | None = None) -> Figure:
+def throughput(result: Tables, bin: float | None = None) -> Figure:
     """WebSocket bytes on the wire (frame headers included) per second, per
     direction, and messages per second below it.  ``bin`` is the bin width in
     seconds (default: a 1-2-5 width giving about 100 bins).  Every message
@@ -480,7 +510,7 @@ def throughput(result: AnalysisResult, bin: float | None = None) -> Figure:
 # ---------------------------------------------------------------------------------------
 
 
-def compression_vs_size(result: AnalysisResult) -> Figure:
+def compression_vs_size(result: Tables) -> Figure:
     """Compression ratio (carried bytes / inflated bytes; below 1 saves) of every
     compressed data message against its inflated size, per direction.  Data
     messages of connections without permessage-deflate appear as hollow markers:
@@ -555,7 +585,7 @@ def _binned_ratio(ax: Axes, size: np.ndarray, ratio: np.ndarray, color: str,
 # ---------------------------------------------------------------------------------------
 
 
-def latency_cdf(result: AnalysisResult) -> Figure:
+def latency_cdf(result: Tables) -> Figure:
     """Empirical CDFs (log time axis, milliseconds) of ping → pong RTT, request →
     response latency (see :func:`wsanalyze.metrics.request_pairs`), WebSocket
     handshake RTT and TCP connect RTT.  The legend gives each count and median."""
@@ -614,7 +644,7 @@ def latency_cdf(result: AnalysisResult) -> Figure:
 # ---------------------------------------------------------------------------------------
 
 
-def violations_over_time(result: AnalysisResult) -> Figure:
+def violations_over_time(result: Tables) -> Figure:
     """One row per rule, a mark where it was reported, coloured by severity; the
     mark's area grows with how many reports fall in the same 1/200 of the time
     axis (so floods stay readable).  Rule labels carry their total count."""
@@ -660,7 +690,7 @@ def violations_over_time(result: AnalysisResult) -> Figure:
     return fig
 
 
-PlotFunction = Callable[["AnalysisResult"], Figure]
+PlotFunction = Callable[[Tables], Figure]
 
 #: Every plot by name, in the order the ``plot`` command writes them.
 PLOTS: dict[str, PlotFunction] = {

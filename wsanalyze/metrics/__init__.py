@@ -1,4 +1,5 @@
-"""Metrics computed from an :class:`~wsanalyze.analysis.AnalysisResult`.
+"""Metrics computed from the tables of an analysis (any :class:`Tables`, such as
+:class:`wsanalyze.AnalysisResult`, which caches them as properties).
 
 * :mod:`wsanalyze.metrics.compression`: is permessage-deflate worth it, per
   connection and direction, and per message; what it would save where it was
@@ -6,8 +7,9 @@
 * :mod:`wsanalyze.metrics.latency`: TCP connect and handshake RTT, ping → pong
   RTT, request → response latency, transfer times and idle gaps.
 
-Every function takes the result and returns a pandas DataFrame; none of them
-modifies the result.
+Every function takes the tables and returns a pandas DataFrame whose dtypes are
+fixed by the module's ``*_SPEC`` (timestamps ``datetime64[ns, UTC]``, durations
+``timedelta64[ns]``); none of them modifies its input.
 """
 
 from __future__ import annotations
@@ -19,14 +21,18 @@ from wsanalyze.metrics.compression import (
     parse_deflate_params,
 )
 from wsanalyze.metrics.latency import (
+    KeyFunction,
     idle_gaps,
     latency_table,
     ping_pairs,
     request_pairs,
 )
+from wsanalyze.metrics.tables import Tables
 
 __all__ = [
     "DeflateParams",
+    "KeyFunction",
+    "Tables",
     "compression_table",
     "idle_gaps",
     "latency_table",

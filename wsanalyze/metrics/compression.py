@@ -26,18 +26,18 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
+from wsanalyze.metrics.tables import Tables
+from wsanalyze.output.dataframe import typed_frame
+from wsanalyze.output.schema import Spec
 from wsanalyze.websocket.deflate import TAIL as _SYNC_TAIL
 from wsanalyze.websocket.handshake import DeflateParams, parse_deflate_params
 
 __all__ = ["DeflateParams", "compression_table", "message_compression", "parse_deflate_params"]
-
-if TYPE_CHECKING:
-    from wsanalyze.analysis import AnalysisResult
 
 EstimateMode = Literal["uncompressed", "all", "none"]
 
@@ -57,6 +57,16 @@ COMPRESSION_COLUMNS: tuple[str, ...] = (
     "estimate_saved_takeover", "estimate_saved_no_takeover",
     "estimate_ratio_takeover", "estimate_ratio_no_takeover",
 )
+_COMPRESSION_KINDS = {"client": "string", "server": "string", "direction": "enum:direction",
+                      "deflate": "bool", "context_takeover": "bool?"}
+_NULLABLE = ("window_bits", "window_bytes", "estimate_bytes_takeover",
+             "estimate_bytes_no_takeover", "estimate_saved_takeover",
+             "estimate_saved_no_takeover")
+COMPRESSION_SPEC: Spec = tuple(
+    (name, _COMPRESSION_KINDS.get(name) or ("int64?" if name in _NULLABLE else
+                                            "float64" if "share" in name or "ratio" in name
+                                            else "int64"))
+    for name in COMPRESSION_COLUMNS)
 
 
 def estimate_sizes(payloads: Iterable[bytes], *, context_takeover: bool,
@@ -74,7 +84,7 @@ def estimate_sizes(payloads: Iterable[bytes], *, context_takeover: bool,
     return sizes
 
 
-def data_messages(result: AnalysisResult) -> pd.DataFrame:
+def data_messages(result: Tables) -> pd.DataFrame:
     """The data message rows (text, binary, reserved data opcodes) of ``result``."""
     m = result.messages
     if m.empty:
@@ -92,7 +102,7 @@ def _has_whole_payloads(rows: pd.DataFrame) -> bool:
     return bool((lengths == rows["length"].to_numpy(dtype=np.int64)).all())
 
 
-def message_compression(result: AnalysisResult, *, estimate: bool = False) -> pd.DataFrame:
+def message_compression(result: Tables, *, estimate: bool = False) -> pd.DataFrame:
     """Per-message compression figures, indexed like ``result.messages`` (join them).
 
     Columns:
@@ -165,7 +175,7 @@ def _negotiated(conn: Any) -> DeflateParams | None:
         client_max_window_bits=int(client_bits))
 
 
-def _plain_connections(result: AnalysisResult) -> set[int]:
+def _plain_connections(result: Tables) -> set[int]:
     """Ids of connections without permessage-deflate."""
     c = result.connections
     if c.empty:
@@ -173,7 +183,7 @@ def _plain_connections(result: AnalysisResult) -> set[int]:
     return set(c.loc[~c["deflate"].astype(bool), "connection"].astype(int))
 
 
-def compression_table(result: AnalysisResult, *,
+def compression_table(result: Tables, *,
                       estimate: EstimateMode = "uncompressed") -> pd.DataFrame:
     """One row per connection and direction describing permessage-deflate.
 
@@ -231,21 +241,8 @@ def compression_table(result: AnalysisResult, *,
             if want:
                 rec.update(_estimates(rows, rec["inflated_bytes"]))
             records.append(rec)
-    table = pd.DataFrame.from_records(records, columns=list(COMPRESSION_COLUMNS))
-    ints = ("messages", "compressed_messages", "wire_bytes", "payload_bytes", "inflated_bytes",
-            "saved_bytes", "grew_messages", "grew_bytes", "undecodable_messages")
-    for name in ints:
-        table[name] = table[name].astype("int64")
-    for name in ("window_bits", "window_bytes", "estimate_bytes_takeover",
-                 "estimate_bytes_no_takeover", "estimate_saved_takeover",
-                 "estimate_saved_no_takeover"):
-        table[name] = pd.array(table[name].tolist(), dtype="Int64")
-    table["context_takeover"] = pd.array(table["context_takeover"].tolist(), dtype="boolean")
-    for name in ("compressed_share", "ratio", "saved_share", "estimate_ratio_takeover",
-                 "estimate_ratio_no_takeover"):
-        table[name] = table[name].astype("float64")
-    table["deflate"] = table["deflate"].astype(bool)
-    return table
+    return typed_frame(COMPRESSION_SPEC, {name: [r.get(name) for r in records]
+                                          for name in COMPRESSION_COLUMNS})
 
 
 def _ratio(num: float, den: float) -> float:

@@ -6,9 +6,12 @@
 * Detail tables beside it: :func:`ping_pairs`, :func:`request_pairs` and
   :func:`idle_gaps`, one row per pair or gap.
 
-All times are seconds taken from the capture's packet timestamps, so they are
-what the capturing host saw: an RTT measured on the client host includes the
-network, one measured on the server host mostly the peer's reaction time.
+All times are taken from the capture's packet timestamps, so they are what the
+capturing host saw: an RTT measured on the client host includes the network, one
+measured on the server host mostly the peer's reaction time.  Like the tables,
+timestamps are ``datetime64[ns, UTC]`` and durations (RTTs, latencies, gaps and
+their percentiles) ``timedelta64[ns]``; each table's dtypes are fixed by its
+``*_SPEC`` (see :mod:`wsanalyze.output.schema` for the kinds).
 """
 
 from __future__ import annotations
@@ -16,16 +19,16 @@ from __future__ import annotations
 import json
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from wsanalyze.metrics.compression import data_messages
+from wsanalyze.metrics.tables import Tables
+from wsanalyze.output.dataframe import seconds, typed_frame
+from wsanalyze.output.schema import Spec
 from wsanalyze.websocket.pings import PingLedger
-
-if TYPE_CHECKING:
-    from wsanalyze.analysis import AnalysisResult
 
 KeyFunction = Callable[[pd.Series], Hashable | None]
 """A user correlation key: called with a data message row (a pandas Series with
@@ -41,6 +44,20 @@ REQUEST_COLUMNS = ("connection", "method", "key", "request_direction", "request_
                    "response_index", "ts_request", "ts_response_start", "ts_response",
                    "latency", "latency_first_byte")
 GAP_COLUMNS = ("connection", "before_index", "after_index", "ts_start", "ts_end", "gap")
+
+PING_SPEC: Spec = (
+    ("connection", "int64"), ("direction", "enum:direction"), ("ping_index", "int64"),
+    ("pong_index", "int64?"), ("ts_ping", "timestamp"), ("ts_pong", "timestamp"),
+    ("rtt", "duration"), ("payload_length", "int64"))
+REQUEST_SPEC: Spec = (
+    ("connection", "int64"), ("method", "enum:method"), ("key", "string"),
+    ("request_direction", "enum:direction"), ("request_index", "int64"),
+    ("response_index", "int64"), ("ts_request", "timestamp"),
+    ("ts_response_start", "timestamp"), ("ts_response", "timestamp"), ("latency", "duration"),
+    ("latency_first_byte", "duration"))
+GAP_SPEC: Spec = (
+    ("connection", "int64"), ("before_index", "int64"), ("after_index", "int64"),
+    ("ts_start", "timestamp"), ("ts_end", "timestamp"), ("gap", "duration"))
 
 #: graphql-ws (subscriptions-transport-ws) and graphql-transport-ws message types.
 GRAPHQL_REQUESTS = frozenset({"start", "subscribe"})
@@ -63,7 +80,7 @@ def _ordered(m: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------
 
 
-def ping_pairs(result: AnalysisResult) -> pd.DataFrame:
+def ping_pairs(result: Tables) -> pd.DataFrame:
     """One row per Ping: the Pong that answered it and the round-trip time.
 
     A Pong answers the most recent unanswered Ping of the other direction that has
@@ -73,22 +90,24 @@ def ping_pairs(result: AnalysisResult) -> pd.DataFrame:
     Pong the capture shows slightly *before* its Ping (packets of the two
     directions captured out of order) still matches, with ``rtt`` 0.  Pings never
     answered have ``pong_index`` NA and ``rtt`` NaN; unsolicited Pongs are not
-    listed.  ``rtt`` = Pong ``ts`` − Ping ``ts`` (last bytes), in seconds.
+    listed.  ``rtt`` = Pong ``ts`` − Ping ``ts`` (last bytes).
     """
     m = result.messages
     records: list[dict[str, Any]] = []
     if not m.empty:
         control = _ordered(m[m["type"].isin(("ping", "pong"))])
+        # The pairing reads plain values: directions as str, ts as epoch seconds.
+        control = control[["connection", "index", "type", "length", "payload"]].assign(
+            ts=seconds(control["ts"]), direction=control["direction"].astype(object),
+            type=control["type"].astype(object))
         for conn, rows in control.groupby("connection", sort=True):
             records.extend(_pair_pings(int(conn), rows))
-    df = pd.DataFrame.from_records(records, columns=list(PING_COLUMNS))
-    df["connection"] = df["connection"].astype("int64")
-    df["ping_index"] = df["ping_index"].astype("int64")
-    df["pong_index"] = pd.array(df["pong_index"].tolist(), dtype="Int64")
-    for name in ("ts_ping", "ts_pong", "rtt"):
-        df[name] = df[name].astype("float64")
-    df["payload_length"] = df["payload_length"].astype("int64")
-    return df
+    return _frame(PING_SPEC, records)
+
+
+def _frame(spec: Spec, records: list[dict[str, Any]]) -> pd.DataFrame:
+    """A metric table from its row dicts, typed by ``spec``."""
+    return typed_frame(spec, {name: [r[name] for r in records] for name, _ in spec})
 
 
 def _pair_pings(conn: int, rows: pd.DataFrame) -> list[dict[str, Any]]:
@@ -168,7 +187,7 @@ def _id_key(ident: Any) -> str:
     return json.dumps(ident, sort_keys=True)
 
 
-def request_pairs(result: AnalysisResult, key: KeyFunction | None = None) -> pd.DataFrame:
+def request_pairs(result: Tables, key: KeyFunction | None = None) -> pd.DataFrame:
     """One row per request → response pair of data messages.
 
     Messages are correlated, in this order of preference:
@@ -192,15 +211,12 @@ def request_pairs(result: AnalysisResult, key: KeyFunction | None = None) -> pd.
     data = _ordered(data_messages(result))
     records: list[dict[str, Any]] = []
     if not data.empty:
+        # Once, not per connection: float times for the pairing arithmetic.
+        data = data.assign(ts=seconds(data["ts"]), ts_start=seconds(data["ts_start"]))
         for conn, rows in data.groupby("connection", sort=True):
             records.extend(_pair_requests(int(conn), rows, key))
-    df = pd.DataFrame.from_records(records, columns=list(REQUEST_COLUMNS))
-    for name in ("connection", "request_index", "response_index"):
-        df[name] = df[name].astype("int64")
-    for name in ("ts_request", "ts_response_start", "ts_response", "latency",
-                 "latency_first_byte"):
-        df[name] = df[name].astype("float64")
-    return df.sort_values(["connection", "request_index"], kind="stable").reset_index(drop=True)
+    records.sort(key=lambda r: (r["connection"], r["request_index"]))
+    return _frame(REQUEST_SPEC, records)
 
 
 def _tags(rows: pd.DataFrame, key: KeyFunction | None
@@ -209,7 +225,7 @@ def _tags(rows: pd.DataFrame, key: KeyFunction | None
     user: list[Hashable | None] = [None] * len(rows)
     if key is not None:
         user = [key(row) for _, row in rows.iterrows()]
-    texts = rows["text"].tolist()
+    texts = [t if isinstance(t, str) else None for t in rows["text"].tolist()]
     for text, k in zip(texts, user, strict=True):
         if k is not None:
             tags.append(("key", "either", k))
@@ -221,10 +237,10 @@ def _tags(rows: pd.DataFrame, key: KeyFunction | None
 def _pair_requests(conn: int, rows: pd.DataFrame, key: KeyFunction | None
                    ) -> list[dict[str, Any]]:
     tags = _tags(rows, key)
-    directions = rows["direction"].tolist()
+    directions = rows["direction"].astype(object).tolist()
     index = rows["index"].astype("int64").tolist()
-    ts_start = rows["ts_start"].astype("float64").tolist()
-    ts = rows["ts"].astype("float64").tolist()
+    ts_start = rows["ts_start"].tolist()
+    ts = rows["ts"].tolist()
 
     def pair(method: str, k: Hashable | None, req: int, resp: int) -> dict[str, Any]:
         return dict(connection=conn, method=method, key=None if k is None else str(k),
@@ -265,33 +281,27 @@ def _pair_requests(conn: int, rows: pd.DataFrame, key: KeyFunction | None
 # ---------------------------------------------------------------------------------------
 
 
-def idle_gaps(result: AnalysisResult) -> pd.DataFrame:
+def idle_gaps(result: Tables) -> pd.DataFrame:
     """One row per pair of consecutive messages of a connection (any type, either
     direction): ``gap`` = next message's ``ts_start`` − previous message's ``ts``,
-    in seconds, 0 when they overlap.  ``before_index``/``after_index`` are the
-    ``index`` of the messages around the gap."""
+    0 when they overlap.  ``before_index``/``after_index`` are the ``index`` of the
+    messages around the gap."""
     m = _ordered(result.messages)
     if m.empty:
-        df = pd.DataFrame(columns=list(GAP_COLUMNS))
-    else:
-        conn = m["connection"].to_numpy(dtype=np.int64)
-        same = conn[1:] == conn[:-1]
-        idx = m["index"].to_numpy(dtype=np.int64)
-        end = m["ts"].to_numpy(dtype=np.float64)
-        start = m["ts_start"].to_numpy(dtype=np.float64)
-        df = pd.DataFrame({
-            "connection": conn[1:][same],
-            "before_index": idx[:-1][same],
-            "after_index": idx[1:][same],
-            "ts_start": end[:-1][same],
-            "ts_end": start[1:][same],
-        })
-        df["gap"] = np.maximum(0.0, df["ts_end"] - df["ts_start"])
-    for name in ("connection", "before_index", "after_index"):
-        df[name] = df[name].astype("int64")
-    for name in ("ts_start", "ts_end", "gap"):
-        df[name] = df[name].astype("float64")
-    return df
+        return typed_frame(GAP_SPEC, {})
+    conn = m["connection"].to_numpy(dtype=np.int64)
+    same = conn[1:] == conn[:-1]
+    idx = m["index"].to_numpy(dtype=np.int64)
+    end = seconds(m["ts"])[:-1][same]
+    start = seconds(m["ts_start"])[1:][same]
+    return typed_frame(GAP_SPEC, {
+        "connection": conn[1:][same],
+        "before_index": idx[:-1][same],
+        "after_index": idx[1:][same],
+        "ts_start": end,
+        "ts_end": start,
+        "gap": np.maximum(0.0, start - end),
+    })
 
 
 # ---------------------------------------------------------------------------------------
@@ -328,7 +338,15 @@ LATENCY_COLUMNS: tuple[str, ...] = (
 )
 
 
-def latency_table(result: AnalysisResult, key: KeyFunction | None = None) -> pd.DataFrame:
+LATENCY_SPEC: Spec = tuple(
+    (name, "int64" if name.endswith("_count") or name in ("connection", "pings_unanswered")
+     else "string" if name in ("client", "server", "request_method") else "duration")
+    for name in LATENCY_COLUMNS)
+
+
+def latency_table(result: Tables, key: KeyFunction | None = None, *,
+                  pings: pd.DataFrame | None = None, requests: pd.DataFrame | None = None,
+                  gaps: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per connection: where its time went.
 
     * ``tcp_connect_rtt``: SYN → SYN/ACK → ACK; ``handshake_rtt``: Upgrade request
@@ -343,21 +361,25 @@ def latency_table(result: AnalysisResult, key: KeyFunction | None = None) -> pd.
     * ``idle_gap_*``: gaps between consecutive messages (:func:`idle_gaps`).
 
     Each ``*_count`` is the number of values, then ``_p50``, ``_p90``, ``_p99``
-    (linear interpolation) and ``_max``; NaN when there are none.  Seconds.
+    (linear interpolation) and ``_max``; NaT when there are none.  Durations.
+    ``pings``, ``requests`` and ``gaps`` are the pair tables when already computed
+    (``requests`` then replaces ``key``).
     """
     conns = result.connections
-    pings = ping_pairs(result)
-    requests = request_pairs(result, key)
-    gaps = idle_gaps(result)
+    pings = ping_pairs(result) if pings is None else pings
+    requests = request_pairs(result, key) if requests is None else requests
+    gaps = idle_gaps(result) if gaps is None else gaps
     data = data_messages(result)
-    transfer = (data["ts"] - data["ts_start"]) if not data.empty else pd.Series(dtype=float)
+    transfer = pd.Series(seconds(data["ts"]) - seconds(data["ts_start"]), index=data.index) \
+        if not data.empty else pd.Series(dtype=float)
     by_conn_transfer = transfer.groupby(data["connection"]) if not data.empty else None
 
     def group(df: pd.DataFrame, column: str) -> dict[int, np.ndarray]:
         if df.empty:
             return {}
-        return {int(c): g[column].to_numpy(dtype=np.float64)
-                for c, g in df.groupby("connection", sort=False)}
+        values = seconds(df[column])  # once, then sliced per connection
+        return {int(c): values[rows] for c, rows in df.groupby("connection", sort=False)
+                .indices.items()}
 
     ping_rtt = group(pings, "rtt")
     req_lat = group(requests, "latency")
@@ -365,19 +387,22 @@ def latency_table(result: AnalysisResult, key: KeyFunction | None = None) -> pd.
     methods: dict[int, str] = {}
     if not requests.empty:
         for c, g in requests.groupby("connection", sort=False):
-            methods[int(c)] = "+".join(sorted(g["method"].unique()))
+            methods[int(c)] = "+".join(sorted(g["method"].astype(str).unique()))
     transfers: dict[int, np.ndarray] = {}
     if by_conn_transfer is not None:
         transfers = {int(c): g.to_numpy(dtype=np.float64) for c, g in by_conn_transfer}
     empty = np.empty(0)
+    ids = conns["connection"].astype(int).tolist()
+    hs_rtt = dict(zip(ids, seconds(conns["handshake_rtt"]).tolist(), strict=True))
+    tcp_rtt = dict(zip(ids, seconds(conns["tcp_connect_rtt"]).tolist(), strict=True))
     records: list[dict[str, Any]] = []
     for conn in conns.itertuples(index=False):
         cid = int(conn.connection)
         rtts = ping_rtt.get(cid, empty)
         rec: dict[str, Any] = dict(
             connection=cid, client=conn.client, server=conn.server,
-            tcp_connect_rtt=_float(getattr(conn, "tcp_connect_rtt", None)),
-            handshake_rtt=_float(conn.handshake_rtt),
+            tcp_connect_rtt=tcp_rtt.get(cid, float("nan")),
+            handshake_rtt=hs_rtt.get(cid, float("nan")),
             pings_unanswered=int(np.isnan(rtts).sum()),
             request_method=methods.get(cid),
         )
@@ -386,19 +411,4 @@ def latency_table(result: AnalysisResult, key: KeyFunction | None = None) -> pd.
         rec.update(_stats("transfer", transfers.get(cid, empty)))
         rec.update(_stats("idle_gap", gap_len.get(cid, empty)))
         records.append(rec)
-    df = pd.DataFrame.from_records(records, columns=list(LATENCY_COLUMNS))
-    for name in df.columns:
-        if name.endswith("_count") or name in ("connection", "pings_unanswered"):
-            df[name] = df[name].astype("int64")
-        elif name not in ("client", "server", "request_method"):
-            df[name] = df[name].astype("float64")
-    return df
-
-
-def _float(value: Any) -> float:
-    if value is None or value is pd.NA:
-        return float("nan")
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return float("nan")
+    return _frame(LATENCY_SPEC, records)

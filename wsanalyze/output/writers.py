@@ -11,11 +11,10 @@ import codecs
 import csv
 import io
 import json
-import struct
 from collections.abc import Iterator
 from typing import IO, Any
 
-from wsanalyze.output.schema import COLUMNS, column_names
+from wsanalyze.output.schema import column_names
 
 BIG_FIELD = 1 << 20
 """A payload or text longer than this (bytes or characters) is written to the
@@ -203,92 +202,14 @@ def _csv_cell(value: Any) -> Any:
     return value
 
 
-class ParquetWriter(Writer):
-    """Parquet with the schema of :mod:`wsanalyze.output.schema`, written in batches."""
-
-    BATCH = 20_000
-    BATCH_BYTES = 16 << 20
-    """A batch is written once it holds this many payload bytes, whatever its row
-    count, so one huge message is not joined by 19,999 others in memory."""
-
-    def __init__(self, table: str, path: str, max_payload: int | None) -> None:
-        super().__init__(table, path, max_payload)
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        self._pa = pa
-        types = {"int64": pa.int64(), "float64": pa.float64(), "string": pa.string(),
-                 "bool": pa.bool_(), "binary": pa.binary(), "list<string>": pa.list_(pa.string())}
-        fields = []
-        for name, kind in COLUMNS[table]:
-            if name == "payload":
-                fields.append(pa.field("payload_b64", pa.string()))
-            else:
-                fields.append(pa.field(name, types[kind]))
-        self.schema = pa.schema(fields)
-        # Statistics (min/max) and dictionary pages copy each value of a column:
-        # for payload and text, a 64 MiB message would be held three more times.
-        big = {"payload_b64", "payload", "text"}
-        small = [f.name for f in fields if f.name not in big]
-        self._writer = pq.ParquetWriter(path, self.schema, write_statistics=small,
-                                        use_dictionary=small)
-        self._batch: list[dict[str, Any]] = []
-        self._batch_bytes = 0
-
-    def write(self, record: dict[str, Any]) -> None:
-        self.rows += 1
-        if self.table == "message":
-            payload, text, truncated = _cut(record, self.max_payload)
-            if _is_big(payload, text):
-                self._flush()
-                self._write_big(record, payload, text, truncated)
-                return
-            self._batch_bytes += len(payload)
-        self._batch.append(file_row(self.table, record, self.max_payload))
-        if len(self._batch) >= self.BATCH or self._batch_bytes >= self.BATCH_BYTES:
-            self._flush()
-
-    def _write_big(self, record: dict[str, Any], payload: bytes, text: str | None,
-                   truncated: bool) -> None:
-        """One huge message as a one-row table whose payload and text columns are
-        built on bytes objects without copying them (``from_buffers``)."""
-        pa = self._pa
-        small = {n: record[n] for n in self.schema.names if n not in ("payload_b64", "text")}
-        small["truncated"] = truncated
-        arrays = []
-        for f in self.schema:
-            if f.name == "payload_b64":
-                arrays.append(_one_value(pa, f.type, base64.b64encode(payload)))
-            elif f.name == "text" and text is not None:
-                # A text as long as its payload is ASCII: its UTF-8 is the payload.
-                data = payload if len(text) == len(payload) else text.encode("utf-8")
-                arrays.append(_one_value(pa, f.type, data))
-            else:
-                arrays.append(pa.array([small.get(f.name)], type=f.type))
-        self._writer.write_table(pa.Table.from_arrays(arrays, schema=self.schema))
-
-    def _flush(self) -> None:
-        if self._batch:
-            batch, self._batch, self._batch_bytes = self._batch, [], 0
-            self._writer.write_table(self._pa.Table.from_pylist(batch, schema=self.schema))
-
-    def close(self) -> None:
-        self._flush()
-        self._writer.close()
-
-
-def _one_value(pa: Any, kind: Any, data: bytes) -> Any:
-    """A one-element string or binary Arrow array over ``data`` (zero copy)."""
-    offsets = pa.py_buffer(struct.pack("<ii", 0, len(data)))
-    return pa.Array.from_buffers(kind, 1, [None, offsets, pa.py_buffer(data)])
-
-
 def make_writer(fmt: str, table: str, stream: IO[str] | None, path: str | None,
                 max_payload: int | None) -> Writer:
     """The writer for ``fmt``; Parquet needs a file path, the others a text stream."""
     if fmt == "parquet":
         assert path is not None
-        return ParquetWriter(table, path, max_payload)
+        from wsanalyze.output.parquet import ParquetWriter as TypedParquetWriter
+
+        return TypedParquetWriter(table, path, max_payload)
     assert stream is not None
     if fmt == "jsonl":
         return JsonlWriter(table, stream, max_payload)
