@@ -293,12 +293,14 @@ def _table(run: Any, args: argparse.Namespace, progress: _Progress) -> int:
     if args.format == "parquet" and not args.output:
         print("wsanalyze: error: --format parquet needs -o FILE (Parquet is binary)",
               file=sys.stderr)
+        run.reader.close()  # the run is never iterated, which is what would close it
         return 2
     try:
         stream = None if args.format == "parquet" else _open_output(args.output)
         writer = make_writer(args.format, table, stream, args.output, args.max_payload)
     except OSError as exc:
         print(f"wsanalyze: error: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+        run.reader.close()
         return 1
     try:
         for kind, row in run:

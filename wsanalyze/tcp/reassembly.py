@@ -356,6 +356,10 @@ class TcpReassembler:
         if seg.seq == h.isn:
             return False
         peer = h.peer
+        if h.isn is None and seg.flags & ACK and peer.isn is not None:
+            # The first SYN/ACK answering the SYN we saw: data may already have flowed
+            # in that SYN (TCP Fast Open, RFC 7413), which is no reason to restart.
+            return False
         return bool(conn.closing or h.noff or h.pending or peer.noff or peer.pending)
 
     def _syn(self, h: _Half, seg: TcpSegment) -> None:
