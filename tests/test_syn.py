@@ -1,4 +1,7 @@
-"""TCP Fast Open (RFC 7413): the HTTP Upgrade request travels in the SYN.
+"""Where a TCP stream starts: data in the SYN (TCP Fast Open), a SYN not captured, and
+the connect RTT measured from the SYN.
+
+TCP Fast Open (RFC 7413): the HTTP Upgrade request travels in the SYN.
 
 The SYN's data occupies sequence numbers ISN+1.. and the SYN/ACK acknowledges
 ISN+1+len; it is one connection (tshark agrees: one ``tcp.stream``), its handshake
@@ -11,6 +14,9 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
+
+import pandas as pd
+import pytest
 
 import wsanalyze
 from tests.pcaptools import (
@@ -25,6 +31,7 @@ from tests.pcaptools import (
     ws_frame,
     ws_key,
 )
+from tests.rulecases import Session
 
 CLIENT = ("192.0.2.10", 50712)
 SERVER = ("198.51.100.20", 8080)
@@ -95,3 +102,42 @@ def test_request_in_the_syn_is_one_connection(tmp_path: Path) -> None:
 def test_retransmitted_fast_open_syn_is_not_a_new_connection(tmp_path: Path) -> None:
     path = tmp_path / "tfo-retransmit.pcap"
     _check(path, _fast_open(path, retransmit_syn=True))
+
+
+def test_syn_not_captured_starts_the_stream_at_the_synack_ack(tmp_path: Path) -> None:
+    """The SYN/ACK acknowledges ISN+1 (RFC 9293 §3.4): the client's first byte is the
+    one at that sequence number, so the Upgrade request is read whole."""
+    s = Session()
+    s.upgrade()
+    hello = s.text("c2s", b"hello")
+    s.close()
+    del s.conv.frames[0]  # the SYN; every packet number below moves down by one
+    path = tmp_path / "no-syn.pcap"
+    s.conv.write(path)
+    result = wsanalyze.analyze(path)
+    conn = result.connections.iloc[0]
+    assert (conn.handshake, conn.host, conn.path) == ("ok", "stream.example", "/feed?v=2")
+    assert conn.client == "192.0.2.10:50712"
+    assert pd.isna(conn.tcp_connect_rtt)  # no SYN, no connect time
+    assert list(zip(result.messages.type, result.messages.payload, result.messages.packet,
+                    strict=True)) == [("text", b"hello", hello.last - 1),
+                                      ("close", ws_close_payload(1000, "bye"), hello.last + 1),
+                                      ("close", ws_close_payload(1000, "bye"), hello.last + 3)]
+    assert result.violations.empty
+
+
+def test_connect_rtt_is_syn_to_the_ack_completing_the_handshake(tmp_path: Path) -> None:
+    """tcp_connect_rtt: SYN at t0, SYN/ACK at t0+25 ms, ACK at t0+50 ms -> 0.050 s; the
+    WebSocket handshake takes 3 ms (request's last byte -> response's last byte)."""
+    conv = Conversation(client=CLIENT, server=SERVER)
+    conv.handshake(dt=0.025)
+    key = ws_key(9)
+    conv.send("c2s", upgrade_request("rtt.example", "/", key), dt=0.001)
+    conv.wait(0.001)
+    conv.send("s2c", upgrade_response(key), dt=0.001)
+    conv.close("c2s")
+    path = tmp_path / "rtt.pcap"
+    conv.write(path)
+    conn = wsanalyze.analyze(path).connections.iloc[0]
+    assert conn.tcp_connect_rtt == pytest.approx(0.050, abs=1e-6)
+    assert conn.handshake_rtt == pytest.approx(0.003, abs=1e-6)
