@@ -10,6 +10,7 @@ from the RFCs (quoted per group), never from the analyzer.
 from __future__ import annotations
 
 import base64
+import random
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -321,3 +322,60 @@ def test_reserved_bits(tmp_path: Path, rsv: str, deflate: bool) -> None:
     rows = [] if legal else [("frame.reserved-bits", "s2c", sent.first)]
     assert _analyze(tmp_path, _finish(s, [])) == rows
 
+
+
+# ============================================================================================
+# Back-reference distance (RFC 7692 §7.2.1): at most 2**max_window_bits bytes back
+# ============================================================================================
+
+
+def _stored(data: bytes) -> bytes:
+    """A DEFLATE stored block (RFC 1951 §3.2.4) without BFINAL, then the sync flush's
+    empty stored block header: literal bytes, no back-reference."""
+    n = len(data)
+    return b"\x00" + n.to_bytes(2, "little") + (n ^ 0xFFFF).to_bytes(2, "little") + data + b"\x00"
+
+
+@pytest.mark.parametrize(("distance", "legal"), [(511, True), (512, True), (513, False)])
+def test_back_reference_distance_boundaries(tmp_path: Path, distance: int, legal: bool) -> None:
+    """Agreed server_max_window_bits=9 (a 512-byte window): the server's second message
+    copies 64 bytes from ``distance`` bytes back in the first one."""
+    ext = "permessage-deflate; server_max_window_bits=9"
+    s = _session(extensions=ext, response_extensions=ext)
+    history = random.Random(9).randbytes(2000)  # no 3-byte string occurs twice
+    s.send("s2c", s.frame("s2c", OP_BINARY, _stored(history), rsv1=True))
+    copied = history[len(history) - distance:][:64]
+    comp = zlib.compressobj(6, zlib.DEFLATED, -15, zdict=history)
+    second = (comp.compress(copied) + comp.flush(zlib.Z_SYNC_FLUSH))[:-4]
+    assert len(second) < 16  # one match, not literals
+    sent = s.send("s2c", s.frame("s2c", OP_BINARY, second, rsv1=True))[0]
+    rows = [] if legal else [("deflate.window-bits-exceeded", "s2c", sent.last)]
+    assert _analyze(tmp_path, _finish(s, [])) == rows
+
+
+# ============================================================================================
+# The message size limit (RFC 6455 §10.4): the limit itself is allowed
+# ============================================================================================
+
+
+@pytest.mark.parametrize("extra", [-1, 0, 1])
+@pytest.mark.parametrize("compressed", [False, True], ids=["plain", "compressed"])
+def test_message_size_limit_boundaries(tmp_path: Path, extra: int, compressed: bool) -> None:
+    from wsanalyze.websocket.decoder import DecoderLimits
+
+    limit = 4096
+    pmd = "permessage-deflate"
+    s = _session(extensions=pmd, response_extensions=pmd) if compressed else _session()
+    payload = b"z" * (limit + extra)
+    body = s.deflate("s2c", payload) if compressed else payload
+    sent = s.send("s2c", s.frame("s2c", OP_BINARY, body, rsv1=compressed))[0]
+    _finish(s, [])
+    path = tmp_path / "limit.pcap"
+    s.conv.write(path)
+    result = wsanalyze.analyze(path, limits=DecoderLimits(max_payload=limit))
+    v = result.violations
+    assert [(r.rule, r.direction, r.packet) for r in v.itertuples()] == (
+        [("message.too-big", "s2c", sent.last)] if extra > 0 else [])
+    row = result.messages[result.messages["packet"] == sent.last].iloc[0]
+    assert (row.length, bool(row.truncated)) == (limit + extra, extra > 0)
+    assert row.payload == payload[:limit]
