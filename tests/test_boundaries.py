@@ -379,3 +379,62 @@ def test_message_size_limit_boundaries(tmp_path: Path, extra: int, compressed: b
     row = result.messages[result.messages["packet"] == sent.last].iloc[0]
     assert (row.length, bool(row.truncated)) == (limit + extra, extra > 0)
     assert row.payload == payload[:limit]
+
+
+# ============================================================================================
+# Sec-WebSocket-Version (RFC 6455 §4.1): "The value of this header field MUST be 13"
+# ============================================================================================
+
+
+@pytest.mark.parametrize(("version", "legal"), [("12", False), ("13", True), ("14", False),
+                                                ("8", False), ("", False)])
+def test_version_boundaries(tmp_path: Path, version: str, legal: bool) -> None:
+    s = Session()
+    head = [("Host", HOST), ("Upgrade", "websocket"), ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Key", s.key), ("Sec-WebSocket-Version", version)]
+    req, _ = s.upgrade(request=http_head("GET /feed HTTP/1.1", head))
+    rows = [] if legal else [("handshake.bad-version", "c2s", req[-1])]
+    assert _analyze(tmp_path, _finish(s, [])) == rows
+
+
+# ============================================================================================
+# Pong payload (RFC 6455 §5.5.3): "identical Application data" to the Ping's
+# ============================================================================================
+
+
+@pytest.mark.parametrize(("ping", "pong"), [
+    (b"hb-42", b"hb-42"), (b"hb-42", b"hb-43"), (b"hb-42", b"hb-4"), (b"hb-42", b"hb-42!"),
+    (b"", b""), (b"", b"x"), (b"p" * 125, b"p" * 125), (b"p" * 125, b"p" * 124 + b"q"),
+])
+def test_pong_payload_boundaries(tmp_path: Path, ping: bytes, pong: bytes) -> None:
+    s = _session()
+    s.send("c2s", s.frame("c2s", OP_PING, ping))
+    sent = s.send("s2c", s.frame("s2c", OP_PONG, pong))[0]
+    rows = [] if ping == pong else [("pong.payload-mismatch", "s2c", sent.first)]
+    assert _analyze(tmp_path, _finish(s, [])) == rows
+
+
+# ============================================================================================
+# Masking (RFC 6455 §5.1) and control fragmentation (§5.5), each way
+# ============================================================================================
+
+
+@pytest.mark.parametrize(("direction", "masked"), [("c2s", True), ("c2s", False),
+                                                   ("s2c", False), ("s2c", True)])
+def test_masking_boundaries(tmp_path: Path, direction: str, masked: bool) -> None:
+    s = _session()
+    sent = s.send(direction, s.frame(direction, OP_TEXT, b"{}",  # type: ignore[arg-type]
+                                     masked=masked))[0]
+    legal = masked == (direction == "c2s")
+    rule = "frame.client-unmasked" if direction == "c2s" else "frame.server-masked"
+    assert _analyze(tmp_path, _finish(s, [])) == ([] if legal else
+                                                  [(rule, direction, sent.first)])
+
+
+@pytest.mark.parametrize("fin", [True, False])
+def test_control_fin_boundaries(tmp_path: Path, fin: bool) -> None:
+    s = _session()
+    sent = s.send("c2s", s.frame("c2s", OP_PING, b"hb", fin=fin))[0]
+    s.send("s2c", s.frame("s2c", OP_PONG, b"hb"))
+    rows = [] if fin else [("control.fragmented", "c2s", sent.first)]
+    assert _analyze(tmp_path, _finish(s, [])) == rows

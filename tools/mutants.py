@@ -141,6 +141,13 @@ MUTANTS: tuple[Mutant, ...] = (
     _m("deflate.window-check-off", DEFLATE,
        "self._check = no_context_takeover or window_bits < 15",
        "self._check = no_context_takeover", "the max_window_bits check never runs"),
+    _m("deflate.window-one-bit-wider", DEFLATE,
+       "d = zlib.decompressobj(-bits, zdict=history) if history else",
+       "d = zlib.decompressobj(-min(bits + 1, 15), zdict=history) if history else",
+       "back-references checked against a window twice the agreed size"),
+    _m("decoder.too-big-at-the-limit", DECODER, "if length > self.limits.max_payload or capped:",
+       "if length >= self.limits.max_payload or capped:",
+       "a message of exactly the size limit reported as too big"),
     # ---- tcp ------------------------------------------------------------------------------
     _m("reassembly.reset-is-fin", REASSEMBLY, 'self._close(conn, "tcp-reset", out, remember=True)',
        'self._close(conn, "tcp-fin", out, remember=True)', "a RST reported as a FIN"),
