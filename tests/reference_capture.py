@@ -133,6 +133,8 @@ def build(path: Path) -> Reference:
     b.message("c2s", "close", OP_CLOSE, [first], close_code=1001, close_reason="going away")
     b.message("s2c", "close", OP_CLOSE, [ws_close_payload(1000, "ok")], close_code=1000,
               close_reason="ok")
+    # ts_end: the second FIN.  The final ACK after it is not counted (wsanalyze ends the
+    # connection when both FINs are in; OUTPUTS.md says "last packet": see README, Tests).
     fin = conv.close("s2c")
     conv.write(path)
 
@@ -142,7 +144,7 @@ def build(path: Path) -> Reference:
     stream = {d: len(s.stream(d)) for d in ("c2s", "s2c")}
     assert stream == b.offsets
     conn = dict(
-        connection=0, client=CLIENT, server=SERVER, ts_start=b.ts(1), ts_end=b.ts(fin[-1]),
+        connection=0, client=CLIENT, server=SERVER, ts_start=b.ts(1), ts_end=b.ts(fin[1]),
         host=HOST, path="/feed?v=2", origin=f"https://{HOST}", user_agent="rulecases/1.0",
         subprotocols_offered=["feed.v1", SUBPROTOCOL], subprotocol=SUBPROTOCOL,
         extensions_offered=PMD, extensions=PMD, handshake="ok",

@@ -59,7 +59,7 @@ def _same(field: str, got: Any, want: Any) -> None:
         assert got is None or (not isinstance(got, list | bytes | str) and pd.isna(got)), \
             f"{field}: {got!r} is not null"
     elif isinstance(want, float):
-        assert isinstance(got, float) and math.isclose(got, want, abs_tol=2e-6), \
+        assert isinstance(got, float) and math.isclose(got, want, rel_tol=0, abs_tol=2e-6), \
             f"{field}: {got!r} != {want!r}"
     elif isinstance(want, bool):
         assert got is want or (type(got).__name__ == "bool_" and bool(got) is want), \
@@ -140,7 +140,7 @@ def test_csv(ref: Reference, table: str, tmp_path: Path) -> None:
     for i, (row, want) in enumerate(zip(rows, expected, strict=True)):
         for name, value in want.items():
             if isinstance(value, float):
-                assert math.isclose(float(row[name]), value, abs_tol=2e-6), (i, name)
+                assert math.isclose(float(row[name]), value, rel_tol=0, abs_tol=2e-6), (i, name)
             else:
                 assert row[name] == _csv_text(value), (i, name, row[name], value)
 
@@ -257,3 +257,32 @@ def test_summary_numbers(ref: Reference, capsys: pytest.CaptureFixture[str]) -> 
     assert out.splitlines()[0] == (
         f"{ref.path}: {len(records)} packets, {span:.3f} s from 2023-11-14 22:13:20 UTC, "
         "1 WebSocket connection(s)")
+
+
+# ---- --max-payload ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
+def test_max_payload_cuts_and_marks(ref: Reference, fmt: str, tmp_path: Path) -> None:
+    """With --max-payload 5 each payload is its first 5 bytes, ``truncated`` is true
+    exactly where the message is longer, and ``length`` stays the true length."""
+    out = tmp_path / f"m.{fmt}"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)
+        assert main(["messages", str(ref.path), "--format", fmt, "-o", str(out), "-q",
+                     "--max-payload", "5"]) == 0
+    if fmt == "jsonl":
+        rows = [json.loads(line) for line in out.read_text().splitlines()]
+    elif fmt == "csv":
+        with out.open(newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    else:
+        rows = pq.read_table(out).to_pylist()
+    assert len(rows) == len(ref.payloads)
+    for row, want, payload in zip(rows, ref.messages, ref.payloads, strict=True):
+        cut = len(payload) > 5
+        assert base64.b64decode(row["payload_b64"]) == payload[:5]
+        if fmt == "csv":
+            assert (row["truncated"], row["length"]) == (_csv_text(cut), str(want["length"]))
+        else:
+            assert (row["truncated"], row["length"]) == (cut, want["length"])

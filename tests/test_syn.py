@@ -23,6 +23,7 @@ from tests.pcaptools import (
     OP_CLOSE,
     OP_TEXT,
     TH_ACK,
+    TH_FIN,
     TH_SYN,
     Conversation,
     upgrade_request,
@@ -141,3 +142,37 @@ def test_connect_rtt_is_syn_to_the_ack_completing_the_handshake(tmp_path: Path) 
     conn = wsanalyze.analyze(path).connections.iloc[0]
     assert conn.tcp_connect_rtt == pytest.approx(0.050, abs=1e-6)
     assert conn.handshake_rtt == pytest.approx(0.003, abs=1e-6)
+
+
+@pytest.mark.parametrize("reordered", [False, True], ids=["in-order", "fin-first"])
+def test_fin_carrying_the_close_frame(tmp_path: Path, reordered: bool) -> None:
+    """The server's last segment carries its Close frame and the FIN (the FIN's sequence
+    number follows the data, RFC 9293 §3.4); captured before the segment ahead of it,
+    the data in between must still be read."""
+    s = Session()
+    s.upgrade()
+    s.send("c2s", s.frame("c2s", OP_CLOSE, ws_close_payload(1001, "leaving")))
+    tick = s.frame("s2c", OP_TEXT, b'{"tick": 99}' * 20)
+    close = s.frame("s2c", OP_CLOSE, ws_close_payload(1001, "leaving"))
+    data = s.conv.segment("s2c", TH_ACK, tick)
+    fin = s.conv.segment("s2c", TH_FIN | TH_ACK, close)
+    s.conv.segment("c2s", TH_FIN | TH_ACK)
+    s.conv.segment("s2c", TH_ACK)
+    if reordered:
+        frames = s.conv.frames
+        frames[data - 1], frames[fin - 1] = frames[fin - 1], frames[data - 1]
+    path = tmp_path / "fin-data.pcap"
+    s.conv.write(path)
+    tshark = _tshark_streams(path)
+    assert {row[0] for row in tshark} == {0}
+    result = wsanalyze.analyze(path)
+    msgs = result.messages
+    last = data if reordered else fin  # the packet holding the FIN segment
+    assert list(zip(msgs.direction, msgs.type, msgs.payload, msgs.packet, strict=True)) == [
+        ("c2s", "close", ws_close_payload(1001, "leaving"), data - 2),
+        ("s2c", "text", b'{"tick": 99}' * 20, data if not reordered else fin),
+        ("s2c", "close", ws_close_payload(1001, "leaving"), last),
+    ]
+    conn = result.connections.iloc[0]
+    assert (conn.end, conn.bytes_s2c) == ("close-handshake", len(tick) + len(close))
+    assert result.violations.empty
