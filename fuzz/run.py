@@ -32,6 +32,8 @@ MAX_LEN = 131072
 
 _STATS = re.compile(r"^#(\d+)\s+(\w+)\s+cov: (\d+) ft: (\d+) corp: (\d+)/")
 _FINDING = ("crash-", "timeout-", "oom-", "leak-", "slow-unit-")
+_SLOW = ("timeout-", "slow-unit-")
+"""Findings that only say an input was slow (a loaded machine can cause them)."""
 
 
 @dataclass
@@ -51,6 +53,18 @@ class FuzzResult:
     @property
     def ok(self) -> bool:
         return self.returncode == 0 and not self.findings
+
+    @property
+    def slow(self) -> list[Path]:
+        """Inputs that exceeded the per-input time limit: reported, not failures."""
+        return [p for p in self.findings if p.name.startswith(_SLOW)]
+
+    @property
+    def failed(self) -> bool:
+        """A crash, an out-of-memory or a leak, or an exit not explained by a slow input."""
+        if any(not p.name.startswith(_SLOW) for p in self.findings):
+            return True
+        return self.returncode != 0 and not (self.slow and "libFuzzer: timeout" in self.log)
 
     def summary(self) -> str:
         found = ", ".join(p.name for p in self.findings) or f"exit {self.returncode}"

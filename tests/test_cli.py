@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 import wsanalyze
+from tests.truth import decoded_rows, expected_pongs, port, truth_rows
 from wsanalyze.cli import main
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
@@ -24,17 +25,22 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=120)
 
 
-def test_jsonl_messages_equal_the_dataframe() -> None:
+def test_jsonl_messages_are_what_was_sent() -> None:
     proc = run("messages", str(DEFLATE), "--format", "jsonl")
     assert proc.returncode == 0, proc.stderr
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
-    df = wsanalyze.analyze(DEFLATE).messages
-    assert len(rows) == len(df) > 10
-    for row, ref in zip(rows, df.itertuples(), strict=True):
-        assert base64.b64decode(row["payload_b64"]) == ref.payload
-        assert (row["connection"], row["index"], row["packet"], row["type"]) == \
-            (ref.connection, ref.index, ref.packet, ref.type)
-        assert row["truncated"] is False
+    frame = pd.DataFrame({"client": [r["client"] for r in rows],
+                          "direction": [r["direction"] for r in rows],
+                          "type": [r["type"] for r in rows],
+                          "payload": [base64.b64decode(r["payload_b64"]) for r in rows],
+                          "complete": [r["complete"] for r in rows],
+                          "error": [r["error"] for r in rows]})
+    sent, pongs = decoded_rows(frame)
+    assert sent == truth_rows(DEFLATE)  # the applications' logs, not the library call
+    assert pongs == expected_pongs(DEFLATE)
+    assert [r["index"] for r in rows if r["connection"] == 0] == \
+        list(range(sum(r["connection"] == 0 for r in rows)))
+    assert all(r["truncated"] is False for r in rows)
     assert list(rows[0]) == ["connection", "client", "server", "direction", "index",
                              "ts_start", "ts", "packet", "type", "frames", "compressed",
                              "wire_bytes", "raw_length", "length", "payload_b64", "truncated",
@@ -132,15 +138,20 @@ def test_truncated_file_keeps_what_came_before(tmp_path: Path) -> None:
     data = DEFLATE.read_bytes()
     cut = tmp_path / "cut.pcap"
     cut.write_bytes(data[: len(data) * 2 // 3])
-    full = wsanalyze.analyze(DEFLATE).messages
+    sent = truth_rows(DEFLATE)
     proc = run("messages", str(cut), "--format", "jsonl")
     assert proc.returncode == 0
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert 0 < len(rows) < len(full)
-    # Every message completed before the cut is there, byte for byte.
-    for row, ref in zip(rows, full.itertuples(), strict=False):
+    assert 0 < len(rows) < sum(map(len, sent.values()))
+    # Every message completed before the cut is there, byte for byte, in send order.
+    position: dict[tuple[int, str], int] = {}
+    for row in rows:
+        if row["type"] == "pong":
+            continue
+        key = (port(row["client"]), row["direction"])
+        i = position[key] = position.get(key, -1) + 1
         if row["complete"]:
-            assert base64.b64decode(row["payload_b64"]) == ref.payload
+            assert (row["type"], base64.b64decode(row["payload_b64"])) == sent[key][i]
     warning = proc.stderr.strip().splitlines()
     assert len(warning) == 1 and "warning" in warning[0] and "packet" in warning[0]
     assert "offset" in warning[0]
@@ -149,9 +160,9 @@ def test_truncated_file_keeps_what_came_before(tmp_path: Path) -> None:
 def test_gzip_capture_opens_transparently(tmp_path: Path) -> None:
     gz = tmp_path / "c.pcap.gz"
     gz.write_bytes(gzip.compress(DEFLATE.read_bytes()))
-    a = wsanalyze.analyze(gz).messages
-    b = wsanalyze.analyze(DEFLATE).messages
-    assert list(a["payload"]) == list(b["payload"])
+    rows, pongs = decoded_rows(wsanalyze.analyze(gz).messages)
+    assert rows == truth_rows(DEFLATE)
+    assert pongs == expected_pongs(DEFLATE)
 
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:

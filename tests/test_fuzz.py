@@ -3,8 +3,11 @@
 Each harness runs in a subprocess for FUZZ_SECONDS (20 s by default; set
 WSANALYZE_FUZZ_SECONDS to change it) with a fixed libFuzzer seed, seeded with
 the corpora of fuzz/seeds.py; crash, timeout and out-of-memory files go to a
-temporary directory.  Any finding, or a non-zero exit, fails the test with the
-reproduction command.  atheris is required: without it these tests fail.
+temporary directory.  A crash, an out-of-memory (RSS over fuzz.run.RSS_LIMIT_MB) or
+a non-zero exit fails the test with the reproduction command; an input that only
+exceeded the per-input time limit is reported (a warning in pytest's summary and a
+line on stdout), not a failure, since a loaded machine makes inputs slow.  atheris is
+required: without it these tests fail.
 """
 
 from __future__ import annotations
@@ -12,11 +15,12 @@ from __future__ import annotations
 import importlib.util
 import os
 import shlex
+import warnings
 from pathlib import Path
 
 import pytest
 
-from fuzz.run import HARNESSES, run_harness
+from fuzz.run import HARNESSES, TIMEOUT_PER_INPUT, FuzzResult, run_harness
 
 FUZZ_SECONDS = int(os.environ.get("WSANALYZE_FUZZ_SECONDS", "20"))
 LIBFUZZER_SEED = 20240501
@@ -56,15 +60,39 @@ def test_fuzzer_finds_nothing(harness: str, seed_dirs: dict[str, Path], tmp_path
     result = run_harness(harness, seconds=FUZZ_SECONDS, seed=LIBFUZZER_SEED,
                          workdir=tmp_path, seeds=seed_dirs[harness])
     seeds = len(list(seed_dirs[harness].iterdir()))
-    if not result.ok:
+    if result.slow:
+        note = (f"{harness}: slow inputs (over {TIMEOUT_PER_INPUT} s each): "
+                + ", ".join(p.name for p in result.slow))
+        print(note)
+        warnings.warn(note, stacklevel=1)
+    if result.failed:
         repro = [f"python -m fuzz.fuzz_{harness} {shlex.quote(str(p))}"
                  for p in result.findings]
         tail = "\n".join(result.log.splitlines()[-60:])
         pytest.fail(f"{result.summary()}\nreproduce with: {'; '.join(repro) or '(no file)'}\n"
                     f"command: {shlex.join(result.command)}\n--- log tail ---\n{tail}",
                     pytrace=False)
-    # It ran: the seeds at least, and coverage was measured.
-    assert result.executions >= seeds, result.summary()
+    # It ran: the seeds at least (unless a slow input stopped it), and coverage was measured.
+    assert result.executions >= (1 if result.slow else seeds), result.summary()
     assert result.coverage > 100, result.summary()
     # Nothing was written outside the temporary work directory.
     assert not any(Path.cwd().glob("crash-*")) and not any(Path.cwd().glob("timeout-*"))
+
+
+def _result(returncode: int, findings: list[Path], log: str = "") -> FuzzResult:
+    return FuzzResult("decoder", ["python"], returncode, 10, 200, 300, 5, 1.0, findings, log)
+
+
+def test_slow_inputs_are_reported_not_failures(tmp_path: Path) -> None:
+    """What the fuzz test fails on: libFuzzer's artifacts and exit, classified."""
+    slow = tmp_path / "timeout-3f2a"
+    timeout_log = "==12== ERROR: libFuzzer: timeout after 10 seconds\n"
+    assert not _result(70, [slow], timeout_log).failed
+    assert _result(70, [slow], timeout_log).slow == [slow]
+    assert not _result(0, [tmp_path / "slow-unit-9c"]).failed
+    assert _result(1, [tmp_path / "crash-77"]).failed
+    assert _result(1, [tmp_path / "oom-12"]).failed
+    assert _result(1, [slow, tmp_path / "leak-5"], timeout_log).failed
+    assert _result(1, []).failed  # a failing exit with nothing to show
+    assert _result(-9, [], "fuzz.run: killed after 100 s (the harness hung)").failed
+    assert not _result(0, []).failed

@@ -17,7 +17,6 @@ import re
 import struct
 import subprocess
 import sys
-import time
 import tracemalloc
 import zlib
 from collections import Counter
@@ -442,7 +441,6 @@ def test_100000_frames_in_one_tcp_segment(tmp_path: Path) -> None:
     segment = bench_load.build_many_frames(path, 100_000)
     counts: Counter[tuple[str, str | None, int]] = Counter()
     conns = []
-    start = time.perf_counter()
     # Anything recursing per frame would exceed the default recursion limit (1000).
     for table, row in wsanalyze.iter_records(path, tables={"message", "connection",
                                                            "violation"}):
@@ -452,12 +450,10 @@ def test_100000_frames_in_one_tcp_segment(tmp_path: Path) -> None:
             conns.append(row)
         else:
             raise AssertionError(f"unexpected violation {row['rule']}: {row['message']}")
-    elapsed = time.perf_counter() - start
     assert counts == {("s2c", "", segment): 90_000, ("s2c", "x", segment): 10_000,
                       ("c2s", "done", segment + 1): 1}
     [conn] = conns
     assert conn["messages_s2c"] == 100_000 and conn["bytes_s2c"] == 210_000
-    assert elapsed < 30, f"{elapsed:.1f} s"
 
 
 # ------------------------------------------------------------- the limits
@@ -746,30 +742,45 @@ def test_binary_tcp_stream_whose_start_was_captured_is_not_websocket(tmp_path: P
     c.close()
     path = tmp_path / "binary.pcap"
     c.write(path)
-    start = time.perf_counter()
     result = wsanalyze.analyze(path)
-    elapsed = time.perf_counter() - start
     assert result.connections.empty, result.violations[["rule", "message"]].to_string()
     assert result.messages.empty and result.violations.empty
-    assert elapsed < 10, f"{elapsed:.1f} s for 320 KiB"
 
 
-def test_mid_stream_scan_is_not_quadratic() -> None:
-    """Looking for a frame boundary in a stream whose start was not captured
-    must not rescan everything buffered on every segment: 512 KiB of random
-    bytes behind a plausible header declaring 900 000 bytes, in 1448-byte
-    segments, fed straight to the decoder."""
+def _scan_work(size: int, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Frame headers parsed by the boundary scanner while ``size`` random bytes behind
+    a plausible header declaring 900 000 bytes are fed in 1448-byte segments."""
+    from wsanalyze.websocket import scan
     from wsanalyze.websocket.decoder import ConnectionDecoder
 
-    data = b"\x82\x7f" + struct.pack("!Q", 900_000) + random.Random(3).randbytes(512 << 10)
+    parsed = 0
+    real = scan.parse_header
+
+    def counting(buf: bytes | bytearray | memoryview, pos: int = 0) -> object:
+        nonlocal parsed
+        parsed += 1
+        return real(buf, pos)
+
+    monkeypatch.setattr(scan, "parse_header", counting)
+    data = b"\x82\x7f" + struct.pack("!Q", 900_000) + random.Random(3).randbytes(size)
     dec = ConnectionDecoder(syn_seen=False)
-    start = time.perf_counter()
+    packet = 0
     for packet, off in enumerate(range(0, len(data), 1448), 1):
         dec.data(0.0, packet, 1, off, data[off : off + 1448])
-        if time.perf_counter() - start > 12:
-            pytest.fail(f"12 s spent on the first {off} of {len(data)} bytes")
     dec.end(0.0, packet, "capture-ended")
-    assert time.perf_counter() - start < 6
+    monkeypatch.undo()
+    return parsed
+
+
+def test_mid_stream_scan_is_not_quadratic(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Looking for a frame boundary in a stream whose start was not captured must not
+    rescan everything buffered on every segment: doubling the bytes (256 -> 512 KiB)
+    about doubles the headers parsed (a rescan per segment would quadruple them).
+    Work is counted, not timed (benchmarks/ has the timings)."""
+    small = _scan_work(256 << 10, monkeypatch)
+    large = _scan_work(512 << 10, monkeypatch)
+    assert small > 256 << 10  # every position was examined at least once
+    assert large / small < 2.5, (small, large)
 
 
 def _epoch(values: pd.Series) -> list[float]:

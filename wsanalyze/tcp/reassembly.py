@@ -116,6 +116,7 @@ class _Half:
         "conn",
         "dir",
         "fast",
+        "fin_at",
         "fin_off",
         "first_conflict",
         "hole_acked_at",
@@ -143,6 +144,7 @@ class _Half:
         self.buffered = 0  # bytes held in pending
         self.acked: int | None = None  # latest ACK number the peer sent for our bytes
         self.fin_off: int | None = None  # stream offset of our FIN once seen
+        self.fin_at: tuple[int, float] = (0, 0.0)  # (packet, ts) of that FIN
         self.recent: deque[StreamData] = deque(maxlen=RECENT_CHUNKS)
         self.conflicts = 0
         self.first_conflict = 0  # packet of the first reported conflict
@@ -366,6 +368,10 @@ class TcpReassembler:
         if seg.seq == h.isn:
             return False
         peer = h.peer
+        if h.isn is None and seg.flags & ACK and peer.isn is not None:
+            # The first SYN/ACK answering the SYN we saw: data may already have flowed
+            # in that SYN (TCP Fast Open, RFC 7413), which is no reason to restart.
+            return False
         return bool(conn.closing or h.noff or h.pending or peer.noff or peer.pending)
 
     def _syn(self, h: _Half, seg: TcpSegment) -> None:
@@ -585,23 +591,20 @@ class TcpReassembler:
             self._flush(h, out)
 
     def _fin(self, h: _Half, packet: int, ts: float, fin_seq: int, out: list[TcpEvent]) -> None:
-        """Record the FIN (RFC 9293 §3.6): holes before it are lost for good."""
+        """Record the FIN (RFC 9293 §3.6).  Holes before it may still be filled: a
+        capture can hold the FIN segment ahead of the one before it.  They are given
+        up like any hole (acknowledged past, or when the connection ends)."""
         if h.fin_off is not None:
             return  # retransmitted FIN
         h.conn.closing = True
         if h.nseq is None:
             h.nseq = fin_seq  # no data seen in this direction
         fin_off = max(h.noff, h.noff + _dist(fin_seq, h.nseq))
-        pending = h.pending
-        while pending and pending[0][0] < fin_off:
-            first = pending[0]
-            self._gap(h, first[0] - h.noff, "lost", first[2], first[3], out)
-            self._flush(h, out)
-        if fin_off > h.noff:
-            self._gap(h, fin_off - h.noff, "lost", packet, ts, out)
-        pending.clear()  # anything beyond the FIN is bogus
-        h.buffered = 0
+        # Anything beyond the FIN is bogus.
+        h.pending = [p for p in h.pending if p[0] < fin_off]
+        h.buffered = sum(p[1] - p[0] for p in h.pending if p[4] is not None)
         h.fin_off = fin_off
+        h.fin_at = (packet, ts)
         h.fast = -1
 
     def _check_delivered(
@@ -647,7 +650,10 @@ class TcpReassembler:
             self._gap(h, first[0] - h.noff, "lost", first[2], first[3], out)
             self._flush(h, out)
         h.buffered = 0
-        if h.nseq is not None and h.fin_off is None and h.acked is not None:
+        if h.fin_off is not None and h.fin_off > h.noff:
+            # Bytes just before the FIN that never came: reported at the FIN.
+            self._gap(h, h.fin_off - h.noff, "lost", h.fin_at[0], h.fin_at[1], out)
+        elif h.nseq is not None and h.fin_off is None and h.acked is not None:
             # The peer acknowledged bytes after the last one captured.
             ahead = _dist(h.acked, h.nseq)
             if ahead > 0:
