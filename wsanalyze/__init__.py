@@ -11,14 +11,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["AnalysisResult", "analyze", "iter_records"]
+__all__ = ["AnalysisResult", "analyze", "batch", "iter_records"]
 
 if TYPE_CHECKING:
+    from wsanalyze import batch
     from wsanalyze.analysis import AnalysisResult, analyze, iter_records
 
 
 def __getattr__(name: str) -> Any:
     # Imported on first use so `wsanalyze --help` starts without the pipeline.
+    if name == "batch":  # a callable package: wsanalyze.batch(paths, out, ...)
+        import wsanalyze.batch
+
+        return wsanalyze.batch
     if name in __all__:
         from wsanalyze import analysis
 

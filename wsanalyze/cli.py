@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     from wsanalyze import plot_command
 
     plot_command.register(sub)
+    from wsanalyze.batch import command as batch_command
+
+    batch_command.register(sub)
 
     p = sub.add_parser("rules", help="list the violation rules (id, severity, RFC section)",
                        description="The catalog of violation rules wsanalyze reports.")
@@ -212,6 +215,10 @@ def main(argv: list[str] | None = None) -> int:
         from wsanalyze import plot_command
 
         return plot_command.run(args)
+    if args.command == "batch":
+        from wsanalyze.batch import command as batch_command
+
+        return batch_command.run(args)
     from wsanalyze.analysis import CaptureRun
     from wsanalyze.parallel import WorkerError
     from wsanalyze.sources.records import CaptureError
