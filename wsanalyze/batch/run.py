@@ -8,6 +8,7 @@ fails is recorded in the manifest while the others complete.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -36,9 +37,8 @@ def require_dask() -> None:
         import dask.dataframe  # noqa: F401
         import distributed  # noqa: F401
     except ImportError as exc:
-        raise MissingDask(
-            f"batch needs Dask ({exc.name or 'dask'} is not installed): {INSTALL_HINT}"
-        ) from None
+        raise MissingDask(f"batch needs Dask and dask.distributed ({exc.name or 'dask'} cannot "
+                          f"be imported): {INSTALL_HINT}") from None
 
 
 @contextlib.contextmanager
@@ -64,6 +64,9 @@ def _client(client: Any, scheduler: str | None, workers: int | None) -> Iterator
             processes=True,
             host="127.0.0.1",
             dashboard_address=None,
+            # The scheduler serves HTTP even without a dashboard: any free port.
+            scheduler_kwargs={"dashboard_address": ":0"},
+            silence_logs=logging.CRITICAL,  # task errors go to the manifest
         ) as cluster,
         Client(cluster) as own,
     ):

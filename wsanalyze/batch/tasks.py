@@ -176,7 +176,7 @@ def _read_file(path: str, offset: int, tracker: Tracker, sequencer: Sequencer,
         try:
             reader = open_capture(local)
         except CaptureError as exc:
-            raise TaskFailed(f"{path}: {exc}") from None
+            raise TaskFailed(str(exc)) from None
         try:
             for pkt in reader:
                 count += 1
