@@ -28,15 +28,32 @@ SORT = {
     "frames": ["connection", "direction", "index"],
     "violations": ["connection", "packet", "rule", "message"],
 }
-ATTR = {"connections": "connections", "messages": "messages", "frames": "frames",
-        "violations": "violations"}
+ATTR = {
+    "connections": "connections",
+    "messages": "messages",
+    "frames": "frames",
+    "violations": "violations",
+}
 
 
 def generate(path: Path, *, connections: int, messages: int, seed: int) -> Path:
     """A benchmarks/generate.py capture (deflate with context takeover, fragments)."""
-    subprocess.run([PY, str(REPO / "benchmarks" / "generate.py"), str(path),
-                    "--connections", str(connections), "--messages", str(messages),
-                    "--seed", str(seed)], check=True, capture_output=True, env=ENV)
+    subprocess.run(
+        [
+            PY,
+            str(REPO / "benchmarks" / "generate.py"),
+            str(path),
+            "--connections",
+            str(connections),
+            "--messages",
+            str(messages),
+            "--seed",
+            str(seed),
+        ],
+        check=True,
+        capture_output=True,
+        env=ENV,
+    )
     return path
 
 
@@ -48,10 +65,9 @@ def split_capture(path: Path, parts: int, out_dir: Path) -> list[tuple[Path, int
     size = math.ceil(n / parts)
     files = []
     for i in range(parts):
-        chunk = cap.records[i * size:(i + 1) * size]
+        chunk = cap.records[i * size : (i + 1) * size]
         dest = out_dir / f"part{i}.pcap"
-        write_capture(dest, chunk, fmt="pcap", nanosecond=cap.nanosecond,
-                      snaplen=cap.snaplen)
+        write_capture(dest, chunk, fmt="pcap", nanosecond=cap.nanosecond, snaplen=cap.snaplen)
         files.append((dest, i * size))
     return files
 
@@ -75,17 +91,18 @@ def rows(df: pd.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
 
 def id_map(dataset_conns: pd.DataFrame, ref_conns: pd.DataFrame) -> dict[int, int]:
     """Dataset connection id → analyze() id, matched on (client, server, ts_start)."""
-    ref = {(r.client, r.server, r.ts_start): int(r.connection)
-           for r in ref_conns.itertuples()}
+    ref = {(r.client, r.server, r.ts_start): int(r.connection) for r in ref_conns.itertuples()}
     assert len(ref) == len(ref_conns)
-    mapping = {int(r.connection): ref[(r.client, r.server, r.ts_start)]
-               for r in dataset_conns.itertuples()}
+    mapping = {
+        int(r.connection): ref[(r.client, r.server, r.ts_start)] for r in dataset_conns.itertuples()
+    }
     assert len(set(mapping.values())) == len(mapping)
     return mapping
 
 
-def assert_same_as_analyze(tables: dict[str, pd.DataFrame], capture: str,
-                           ref: Any) -> dict[str, int]:
+def assert_same_as_analyze(
+    tables: dict[str, pd.DataFrame], capture: str, ref: Any
+) -> dict[str, int]:
     """The dataset rows of ``capture`` equal ``ref`` (an AnalysisResult) row for row,
     per table, ids remapped; returns the row counts compared."""
     mine = {t: df[df["capture"] == capture] for t, df in tables.items()}
@@ -122,17 +139,47 @@ def dask_cluster(workers: int, log_dir: Path) -> Iterator[tuple[str, Any, dict[s
     try:
         log = open(log_dir / "scheduler.log", "wb")  # noqa: SIM115 (closed below)
         logs.append(log)
-        procs.append(subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port",
-                                       str(port), "--no-dashboard",
-                                       "--dashboard-address", ":0"], env=ENV, stdout=log,
-                                      stderr=subprocess.STDOUT))
+        procs.append(
+            subprocess.Popen(
+                [
+                    dask,
+                    "scheduler",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--no-dashboard",
+                    "--dashboard-address",
+                    ":0",
+                ],
+                env=ENV,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
         for i in range(workers):
             log = open(log_dir / f"worker{i}.log", "wb")  # noqa: SIM115
             logs.append(log)
-            procs.append(subprocess.Popen(
-                [dask, "worker", address, "--nworkers", "1", "--nthreads", "1", "--no-nanny",
-                 "--no-dashboard", "--host", "127.0.0.1"], env=ENV, stdout=log,
-                stderr=subprocess.STDOUT))
+            procs.append(
+                subprocess.Popen(
+                    [
+                        dask,
+                        "worker",
+                        address,
+                        "--nworkers",
+                        "1",
+                        "--nthreads",
+                        "1",
+                        "--no-nanny",
+                        "--no-dashboard",
+                        "--host",
+                        "127.0.0.1",
+                    ],
+                    env=ENV,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
         # Client() retries the connection until the scheduler listens.
         with Client(address, timeout=60) as client:
             client.wait_for_workers(workers, timeout=60)

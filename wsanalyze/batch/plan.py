@@ -106,16 +106,28 @@ class Plan:
     """Task name → marker of tasks already complete (skipped)."""
 
 
+def _options(options: BatchOptions) -> dict[str, Any]:
+    opts = asdict(options)
+    opts["tables"] = list(options.tables)
+    return opts
+
+
+def check_options(out: str, options: BatchOptions) -> dict[str, Any] | None:
+    """The manifest already in ``out``, if any; PlanError if made with other options
+    (its parts would mix with ours)."""
+    old = read_manifest(out)
+    if old is not None and old.get("options") != _options(options):
+        raise PlanError(f"{out} holds a dataset made with other options "
+                        f"({json.dumps(old.get('options'))}); write to another folder")
+    return old
+
+
 def make_plan(paths: list[str], out: str, options: BatchOptions, workers: int) -> Plan:
     """Fingerprint the inputs, lay out the tasks and find those already done."""
     if not paths:
         raise PlanError("no capture given")
-    old = read_manifest(out)
-    opts = asdict(options)
-    opts["tables"] = list(options.tables)
-    if old is not None and old.get("options") != opts:
-        raise PlanError(f"{out} holds a dataset made with other options "
-                        f"({json.dumps(old.get('options'))}); write to another folder")
+    old = check_options(out, options)
+    opts = _options(options)
     old_inputs = {i["path"]: i for i in (old or {}).get("inputs", [])}
     next_index = max((i["index"] for i in old_inputs.values()), default=-1) + 1
     inputs = []
@@ -205,8 +217,7 @@ def write_manifest(plan: Plan, results: dict[str, dict[str, Any]], version: str)
             for table, rows in entry["rows"].items():
                 totals[table] += rows
         tasks.append(entry)
-    opts = asdict(plan.options)
-    opts["tables"] = list(plan.options.tables)
+    opts = _options(plan.options)
     manifest = {"format": FORMAT, "wsanalyze": version,
                 "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "options": opts, "inputs": plan.inputs, "tasks": tasks, "rows": totals,

@@ -19,6 +19,7 @@ from wsanalyze.batch.plan import (
     BatchOptions,
     Plan,
     PlanError,
+    check_options,
     make_plan,
     remove_leftovers,
     write_manifest,
@@ -143,6 +144,7 @@ def batch(
     out = os.fspath(out)
     paths = [paths] if isinstance(paths, str | os.PathLike) else [os.fspath(p) for p in paths]
     options = BatchOptions(tuple(tables), payloads, preview_bytes, shards, continuous, order)
+    check_options(out, options)  # before starting a cluster for nothing
     os.makedirs(out, exist_ok=True)
     with _client(client, scheduler, workers) as cl:
         plan = make_plan(paths, out, options, _workers(cl))
