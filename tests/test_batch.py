@@ -248,6 +248,16 @@ def test_resume_writes_only_missing_parts(client: Any, local2: Any, tmp_path: Pa
         assert rows(after[table], list(after[table].columns)) == rows(
             before[table], list(before[table].columns)
         )
+    # A new file alone: added, every earlier task kept; the folders hold exactly
+    # the dataset's parts (what pandas or DuckDB read).
+    extra = generate(tmp_path / "extra.pcap", connections=3, messages=10, seed=77)
+    third = wsanalyze.batch([str(extra)], out, client=client, shards=2)
+    assert [t["name"] for t in third.tasks if not t["resumed"]] == [
+        f"f{len(captures):05d}-s000of002", f"f{len(captures):05d}-s001of002"]
+    extra_ref = wsanalyze.analyze(extra)
+    assert third.rows["messages"] == second.rows["messages"] + len(extra_ref.messages)
+    assert len(pd.read_parquet(out / "messages")) == third.rows["messages"]
+    assert_same_as_analyze(tables_of(third), str(extra), extra_ref)
     # Other options in the same folder: refused, nothing written.
     proc = cli(*captures, "-o", str(out), "--workers", "1", "--payloads", "none")
     assert proc.returncode == 1

@@ -14,7 +14,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from wsanalyze.batch.tasks import TABLE_DIRS, TaskSpec
@@ -104,6 +104,9 @@ class Plan:
     tasks: list[TaskSpec]
     done: dict[str, dict[str, Any]]
     """Task name → marker of tasks already complete (skipped)."""
+    kept_inputs: list[dict[str, Any]] = field(default_factory=list)
+    kept_tasks: list[dict[str, Any]] = field(default_factory=list)
+    """Inputs of earlier runs not given this time, and their manifest entries."""
 
 
 def _options(options: BatchOptions) -> dict[str, Any]:
@@ -122,12 +125,12 @@ def check_options(out: str, options: BatchOptions) -> dict[str, Any] | None:
     return old
 
 
-def make_plan(paths: list[str], out: str, options: BatchOptions, workers: int) -> Plan:
-    """Fingerprint the inputs, lay out the tasks and find those already done."""
+def read_inputs(paths: list[str], out: str, options: BatchOptions) -> list[dict[str, Any]]:
+    """Fingerprint the inputs and give each its index in the dataset (kept from an
+    earlier run of the same dataset); fails before any cluster is started."""
     if not paths:
         raise PlanError("no capture given")
     old = check_options(out, options)
-    opts = _options(options)
     old_inputs = {i["path"]: i for i in (old or {}).get("inputs", [])}
     next_index = max((i["index"] for i in old_inputs.values()), default=-1) + 1
     inputs = []
@@ -136,19 +139,51 @@ def make_plan(paths: list[str], out: str, options: BatchOptions, workers: int) -
         prev = old_inputs.get(path)
         if prev is not None:
             fp["index"] = prev["index"]
+            if all(prev.get(k) == fp[k] for k in ("size", "sha256_first_mib")):
+                # The same tasks again, whatever the number of workers now.
+                fp["shards"] = prev.get("shards")
         else:
             fp["index"] = next_index
             next_index += 1
         inputs.append(fp)
     if options.continuous and options.order == "time":
         inputs.sort(key=lambda i: first_packet_ts(i["path"]))
-    tasks = _tasks(inputs, out, options, opts, workers)
+    return inputs
+
+
+def make_plan(inputs: list[dict[str, Any]], out: str, options: BatchOptions,
+              workers: int) -> Plan:
+    """Lay out the tasks for ``workers`` and find those already done."""
+    tasks = _tasks(inputs, out, options, _options(options), workers)
     done = {}
     for spec in tasks:
         marker = _marker(spec)
         if marker is not None:
             done[spec.name] = marker
-    return Plan(out, options, inputs, tasks, done)
+    kept_inputs: list[dict[str, Any]] = []
+    kept_tasks: list[dict[str, Any]] = []
+    old = read_manifest(out)
+    if old is not None and not options.continuous:
+        # Files of earlier runs not given now stay in the dataset as they were.
+        given = {i["index"] for i in inputs}
+        kept_inputs = [i for i in old["inputs"] if i["index"] not in given]
+        kept = {i["index"] for i in kept_inputs}
+        kept_tasks = [t for t in old["tasks"] if t["inputs"][0] in kept]
+    plan = Plan(out, options, inputs, tasks, done, kept_inputs, kept_tasks)
+    _remove_stale_parts(plan)
+    return plan
+
+
+def _remove_stale_parts(plan: Plan) -> None:
+    """Parts and markers of tasks that are not in the dataset any more (a changed
+    file now split into other shards): a reader of the folders would see them."""
+    names = {spec.name for spec in plan.tasks} | {t["name"] for t in plan.kept_tasks}
+    for folder in (*TABLE_DIRS.values(), "_tasks"):
+        for path in glob.glob(os.path.join(plan.out, folder, "*")):
+            base = os.path.basename(path)
+            name = base.removeprefix("part-").removesuffix(".parquet").removesuffix(".json")
+            if base != name and name not in names:
+                os.remove(path)
 
 
 def _tasks(inputs: list[dict[str, Any]], out: str, options: BatchOptions,
@@ -157,7 +192,8 @@ def _tasks(inputs: list[dict[str, Any]], out: str, options: BatchOptions,
               "preview_bytes": options.preview_bytes}
     fps = [{k: i[k] for k in ("path", "size", "sha256_first_mib")} for i in inputs]
     if options.continuous:
-        n = options.shards or max(1, workers)
+        n = (options.shards or next((i["shards"] for i in inputs if i.get("shards")), None)
+             or max(1, workers))
         for i in inputs:
             i["shards"] = n
         files = tuple((i["index"], i["path"]) for i in inputs)
@@ -166,7 +202,7 @@ def _tasks(inputs: list[dict[str, Any]], out: str, options: BatchOptions,
                 for s in range(n)]
     tasks = []
     for i, fp in zip(inputs, fps, strict=True):
-        n = options.shards or _auto_shards(i["size"], len(inputs), workers)
+        n = options.shards or i.get("shards") or _auto_shards(i["size"], len(inputs), workers)
         i["shards"] = n
         tasks.extend(TaskSpec(f"f{i['index']:05d}-s{s:03d}of{n:03d}", ((i["index"], i["path"]),),
                               s, n, key={"inputs": [fp], "options": opts}, **common)
@@ -217,10 +253,17 @@ def write_manifest(plan: Plan, results: dict[str, dict[str, Any]], version: str)
             for table, rows in entry["rows"].items():
                 totals[table] += rows
         tasks.append(entry)
+    for entry in plan.kept_tasks:
+        entry = {**entry, "resumed": True}
+        if entry["status"] == "done":
+            for table, rows in entry["rows"].items():
+                totals[table] += rows
+        tasks.append(entry)
     opts = _options(plan.options)
     manifest = {"format": FORMAT, "wsanalyze": version,
                 "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "options": opts, "inputs": plan.inputs, "tasks": tasks, "rows": totals,
+                "options": opts, "inputs": plan.inputs + plan.kept_inputs, "tasks": tasks,
+                "rows": totals,
                 "connection_id": "file index * 2**40 + shard * 2**32 + n (n: the shard's "
                                  "WebSocket connections from 0 by first packet; file index 0 "
                                  "with continuous)"}

@@ -19,8 +19,8 @@ from wsanalyze.batch.plan import (
     BatchOptions,
     Plan,
     PlanError,
-    check_options,
     make_plan,
+    read_inputs,
     remove_leftovers,
     write_manifest,
 )
@@ -144,10 +144,10 @@ def batch(
     out = os.fspath(out)
     paths = [paths] if isinstance(paths, str | os.PathLike) else [os.fspath(p) for p in paths]
     options = BatchOptions(tuple(tables), payloads, preview_bytes, shards, continuous, order)
-    check_options(out, options)  # before starting a cluster for nothing
+    inputs = read_inputs(paths, out, options)  # before starting a cluster for nothing
     os.makedirs(out, exist_ok=True)
     with _client(client, scheduler, workers) as cl:
-        plan = make_plan(paths, out, options, _workers(cl))
+        plan = make_plan(inputs, out, options, _workers(cl))
         remove_leftovers(out)
         write_manifest(plan, {}, __version__)  # indices and options, before any part
         results = run_plan(plan, cl, retries=retries, progress=progress)
