@@ -16,9 +16,10 @@ Measured (wall, ``time.perf_counter``, cluster start-up excluded and reported ap
 - ``big``: the big file as 1 task on 1 worker, and as 2 shards on 2 workers;
 - ``overhead``: Dask's cost per task (a no-op task, and a tiny capture's task run
   through Dask against the same task called in this process);
-- ``model``: C, the cost of decoding the big file in one task, and R, the part of it
-  every shard pays again (reading and parsing every packet), from one task of 16
-  shards: t(1/16) = R + (C - R)/16.
+- ``model``: C, the CPU cost of decoding the big file in one task, and R, the part
+  of it every shard pays again (reading and parsing every packet), from one task
+  of 16 shards: t(1/16) = R + (C - R)/16.  Tasks record their CPU time in the
+  manifest (``cpu_s``), so the projection does not depend on the machine's load.
 
 It then prints the projection for 8, 32 and 128 workers (see benchmarks/README.md).
 """
@@ -82,9 +83,9 @@ def _warm(client: Any, tiny: str, scratch: Path) -> None:
 
 def _task(path: str, shard: int, shards: int, out: Path) -> float:
     spec = TaskSpec(f"bench-{shard}of{shards}", ((0, path),), shard, shards, str(out), TABLES)
-    start = time.perf_counter()
+    start = time.process_time()  # CPU: the machine is shared, wall time is noisy
     run_task(spec)
-    return time.perf_counter() - start
+    return time.process_time() - start
 
 
 def measure(files: list[str], big: str, tiny: str, scratch: Path) -> dict[str, Any]:
@@ -136,8 +137,9 @@ def _overhead(client: Any, tiny: str, scratch: Path) -> dict[str, float]:
 
 
 def projection(res: dict[str, Any]) -> list[dict[str, Any]]:
-    """Wall time predicted for W workers from the per-MB costs measured on 1 worker."""
-    per_mb = res["runs"]["files_1w"] / res["files_mb"]  # whole-file tasks, incl. overhead
+    """Wall time predicted for W dedicated workers from the CPU costs measured."""
+    # CPU seconds per MB of whole-file tasks (load-independent; a dedicated core each).
+    per_mb = res["cpu"]["files_1w"] / res["files_mb"]
     c_mb = res["C"] / res["big_mb"]
     r_mb = res["R"] / res["big_mb"]
     o = res["overhead"]["tiny_task_dask_s"]
@@ -188,7 +190,9 @@ def main() -> int:
     print(
         f"cluster start-up: 1 worker {res['startup_1w']:.1f} s, 2 workers {res['startup_2w']:.1f} s"
     )
-    print("| input | 1 worker | 2 workers | speed-up |\n|---|---|---|---|")
+    print(f"load average (1 min): {res['load']}")
+    print("| input | 1 worker | 2 workers | speed-up | task CPU 1 / 2 workers |\n"
+          "|---|---|---|---|---|")
     for name, label in (
         ("files", f"{res['files']} files (1 task each)"),
         ("big", "big file (1 task / 2 shards)"),

@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -141,6 +142,7 @@ class _Emitter:
 def run_task(spec: TaskSpec) -> dict[str, Any]:
     """Decode the task's shard, write its parts and its completion marker; return
     the marker's content (row counts per table, packets read, warnings)."""
+    started, cpu = time.perf_counter(), time.process_time()
     options = Options(tables=frozenset(spec.tables))
     tracker = Tracker(options, shard=spec.shard, jobs=spec.shards)
     sequencer = Sequencer(options.tables)
@@ -159,7 +161,8 @@ def run_task(spec: TaskSpec) -> dict[str, Any]:
         emitter.abort()
         raise
     result = {"task": spec.name, "status": "done", "rows": rows, "packets": tracker.packets,
-              "warnings": warnings, "key": spec.key}
+              "warnings": warnings, "wall_s": round(time.perf_counter() - started, 3),
+              "cpu_s": round(time.process_time() - cpu, 3), "key": spec.key}
     _write_json(spec.marker_path(), result)
     return result
 
