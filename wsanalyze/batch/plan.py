@@ -188,7 +188,7 @@ def _remove_stale_parts(plan: Plan) -> None:
 
 def _tasks(inputs: list[dict[str, Any]], out: str, options: BatchOptions,
            opts: dict[str, Any], workers: int) -> list[TaskSpec]:
-    common = {"out": out, "tables": options.tables, "payloads": options.payloads,
+    common: dict[str, Any] = {"out": out, "tables": options.tables, "payloads": options.payloads,
               "preview_bytes": options.preview_bytes}
     fps = [{k: i[k] for k in ("path", "size", "sha256_first_mib")} for i in inputs]
     if options.continuous:
@@ -200,7 +200,7 @@ def _tasks(inputs: list[dict[str, Any]], out: str, options: BatchOptions,
         return [TaskSpec(f"c-s{s:03d}of{n:03d}", files, s, n,
                          key={"inputs": fps, "options": opts}, **common)
                 for s in range(n)]
-    tasks = []
+    tasks: list[TaskSpec] = []
     for i, fp in zip(inputs, fps, strict=True):
         n = options.shards or i.get("shards") or _auto_shards(i["size"], len(inputs), workers)
         i["shards"] = n
@@ -239,7 +239,7 @@ def remove_leftovers(out: str) -> None:
 def write_manifest(plan: Plan, results: dict[str, dict[str, Any]], version: str) -> str:
     """Write ``_manifest.json``; ``results`` maps task names to their marker (done)
     or ``{"status": "failed", "error": ...}``; tasks missing are ``pending``."""
-    tasks = []
+    tasks: list[dict[str, Any]] = []
     totals = dict.fromkeys((TABLE_DIRS[t] for t in plan.options.tables), 0)
     for spec in plan.tasks:
         entry: dict[str, Any] = {"name": spec.name, "inputs": [i for i, _ in spec.inputs],
