@@ -339,3 +339,19 @@ def test_without_dask_says_what_to_install(tmp_path: Path) -> None:
         "pip install 'wsanalyze[cluster]'\n"
     )
     assert not (tmp_path / "ds").exists()
+
+
+def test_payload_preview_and_a_subset_of_tables(client: Any, captures: list[str],
+                                                 tmp_path: Path) -> None:
+    path = captures[-1]
+    ref = wsanalyze.analyze(path, payloads="preview", preview_bytes=8)
+    ds = wsanalyze.batch([path], tmp_path / "ds", client=client, shards=2,
+                         tables=("message",), payloads="preview", preview_bytes=8)
+    got = ds.to_pandas("messages")
+    assert sorted(os.listdir(tmp_path / "ds")) == ["_manifest.json", "_tasks", "messages"]
+    assert len(got) == len(ref.messages) > 0
+    assert got["payload"].map(len).max() == 8
+    assert sorted(zip(got["text"].fillna(""), got["truncated"], strict=True)) == sorted(
+        zip(ref.messages["text"].fillna(""), ref.messages["truncated"], strict=True))
+    with pytest.raises(ValueError, match="the dataset has no connections table"):
+        ds.to_pandas("connections")
