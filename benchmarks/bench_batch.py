@@ -94,6 +94,8 @@ def measure(files: list[str], big: str, tiny: str, scratch: Path) -> dict[str, A
         "files_mb": sum(os.path.getsize(f) for f in files) / 1e6,
         "big_mb": os.path.getsize(big) / 1e6,
         "runs": {},
+        "cpu": {},
+        "load": {"start": os.getloadavg()[0]},
     }
     for workers in (1, 2):
         cluster, client, startup = _cluster(workers)
@@ -101,11 +103,15 @@ def measure(files: list[str], big: str, tiny: str, scratch: Path) -> dict[str, A
             res[f"startup_{workers}w"] = startup
             _warm(client, tiny, scratch)
             res["runs"][f"files_{workers}w"], ds = _timed_batch(files, client, scratch, shards=1)
+            res["cpu"][f"files_{workers}w"] = sum(t["cpu_s"] for t in ds.tasks)
             res["messages_files"] = ds.rows["messages"]
             res["runs"][f"big_{workers}w"], ds = _timed_batch(
                 [big], client, scratch, shards=workers
             )
+            res["cpu"][f"big_{workers}w"] = sum(t["cpu_s"] for t in ds.tasks)
             res["messages_big"] = ds.rows["messages"]
+            res["load"][f"{workers}w"] = os.getloadavg()[0]
+            print(json.dumps(res), file=sys.stderr, flush=True)  # partial figures
             if workers == 2:
                 res["overhead"] = _overhead(client, tiny, scratch)
         finally:
@@ -191,8 +197,10 @@ def main() -> int:
         f"cluster start-up: 1 worker {res['startup_1w']:.1f} s, 2 workers {res['startup_2w']:.1f} s"
     )
     print(f"load average (1 min): {res['load']}")
-    print("| input | 1 worker | 2 workers | speed-up | task CPU 1 / 2 workers |\n"
-          "|---|---|---|---|---|")
+    print(
+        "| input | 1 worker | 2 workers | speed-up | task CPU 1 / 2 workers |\n"
+        "|---|---|---|---|---|"
+    )
     for name, label in (
         ("files", f"{res['files']} files (1 task each)"),
         ("big", "big file (1 task / 2 shards)"),
@@ -201,7 +209,8 @@ def main() -> int:
         mb = res["files_mb"] if name == "files" else res["big_mb"]
         print(
             f"| {label} | {one:.1f} s ({mb / one:.1f} MB/s) | {two:.1f} s "
-            f"({mb / two:.1f} MB/s) | {one / two:.2f}x |"
+            f"({mb / two:.1f} MB/s) | {one / two:.2f}x | {res['cpu'][f'{name}_1w']:.1f} s / "
+            f"{res['cpu'][f'{name}_2w']:.1f} s |"
         )
     ov = res["overhead"]
     print(
