@@ -19,24 +19,25 @@ __all__ = [
     "Options",
     "Tables",
     "analyze",
+    "batch",
     "iter_records",
 ]
 
 if TYPE_CHECKING:
+    from wsanalyze import batch
     from wsanalyze.analysis import analyze, iter_records
+    from wsanalyze.config import DecoderLimits, Options
     from wsanalyze.metrics.tables import Tables
-    from wsanalyze.pipeline import Options
     from wsanalyze.result import AnalysisResult, ConnectionView
     from wsanalyze.sources.records import CaptureError
-    from wsanalyze.websocket.decoder import DecoderLimits
 
 # Imported on first use so `wsanalyze --help` starts without pandas and the pipeline.
 _LAZY = {
     "AnalysisResult": "wsanalyze.result",
     "CaptureError": "wsanalyze.sources.records",
     "ConnectionView": "wsanalyze.result",
-    "DecoderLimits": "wsanalyze.websocket.decoder",
-    "Options": "wsanalyze.pipeline",
+    "DecoderLimits": "wsanalyze.config",
+    "Options": "wsanalyze.config",
     "Tables": "wsanalyze.metrics.tables",
     "analyze": "wsanalyze.analysis",
     "iter_records": "wsanalyze.analysis",
@@ -44,6 +45,10 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    if name == "batch":  # a callable package: wsanalyze.batch(paths, out, ...)
+        import wsanalyze.batch
+
+        return wsanalyze.batch
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'wsanalyze' has no attribute {name!r}")

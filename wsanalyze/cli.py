@@ -75,6 +75,10 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     plot_command.register(sub)
     rules_command.register(sub)
     columns_command.register(sub)
+    from wsanalyze.batch import command as batch_command
+
+    batch = batch_command.register(sub)
+    batch.set_defaults(parser=batch)
     return parser, dict(sub.choices)
 
 

@@ -57,6 +57,11 @@ def arrow_schema(frame: pd.DataFrame, spec: Iterable[tuple[str, str]]) -> pa.Sch
     return pa.schema(fields, metadata=inferred.metadata)
 
 
+def arrow_table(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
+    """``frame`` as an Arrow table of ``schema`` (from :func:`arrow_schema`)."""
+    return _table(frame, schema)
+
+
 def _table(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_pandas(frame.reset_index(drop=True), schema=schema,
                                 preserve_index=False)

@@ -1,0 +1,240 @@
+"""Benchmark of ``wsanalyze batch`` on Dask: files vs shards, 1 vs 2 workers,
+Dask's per-task overhead, and the cost model behind the projection to more workers.
+
+Inputs (make them with generate.py, see benchmarks/README.md)::
+
+    for i in $(seq 1 20); do python benchmarks/generate.py \\
+        benchmarks/data/batch/rot$(printf %02d $i).pcap --size 10M --seed $i --no-fragments; done
+    python benchmarks/generate.py benchmarks/data/batch/big200m.pcap --size 200M --seed 99 \\
+        --no-fragments
+    PYTHONPATH=. python benchmarks/bench_batch.py benchmarks/data/batch/rot*.pcap \\
+        --big benchmarks/data/batch/big200m.pcap
+
+Measured (wall, ``time.perf_counter``, cluster start-up excluded and reported apart):
+
+- ``files``: all small files, one task each, on a LocalCluster of 1 and of 2 workers;
+- ``big``: the big file as 1 task on 1 worker, and as 2 shards on 2 workers;
+- ``overhead``: Dask's cost per task (a no-op task, and a tiny capture's task run
+  through Dask against the same task called in this process);
+- ``model``: C, the CPU cost of decoding the big file in one task, and R, the part
+  of it every shard pays again (reading and parsing every packet), from one task
+  of 16 shards: t(1/16) = R + (C - R)/16.  Tasks record their CPU time in the
+  manifest (``cpu_s``), so the projection does not depend on the machine's load.
+
+It then prints the projection for 8, 32 and 128 workers (see benchmarks/README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from wsanalyze.batch.run import batch
+from wsanalyze.batch.tasks import TaskSpec, run_task
+
+TABLES = ("connection", "message", "frame", "violation")
+
+
+def _cluster(workers: int) -> tuple[Any, Any, float]:
+    from distributed import Client, LocalCluster
+
+    start = time.perf_counter()
+    cluster = LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        scheduler_kwargs={"dashboard_address": ":0"},
+    )
+    client = Client(cluster)
+    client.wait_for_workers(workers)
+    return cluster, client, time.perf_counter() - start
+
+
+def _noop(x: int) -> int:
+    return x
+
+
+def _timed_batch(paths: list[str], client: Any, scratch: Path, **kw: Any) -> tuple[float, Any]:
+    out = scratch / f"ds-{time.monotonic_ns()}"
+    start = time.perf_counter()
+    ds = batch(paths, out, client=client, **kw)
+    wall = time.perf_counter() - start
+    assert not ds.failed, ds.failed
+    shutil.rmtree(out)
+    return wall, ds
+
+
+def _warm(client: Any, tiny: str, scratch: Path) -> None:
+    """Import the pipeline in every worker first (a cold worker pays ~1 s once)."""
+    _timed_batch([tiny], client, scratch, shards=len(client.scheduler_info()["workers"]))
+
+
+def _task(path: str, shard: int, shards: int, out: Path) -> float:
+    spec = TaskSpec(f"bench-{shard}of{shards}", ((0, path),), shard, shards, str(out), TABLES)
+    start = time.process_time()  # CPU: the machine is shared, wall time is noisy
+    run_task(spec)
+    return time.process_time() - start
+
+
+def measure(files: list[str], big: str, tiny: str, scratch: Path) -> dict[str, Any]:
+    res: dict[str, Any] = {
+        "files": len(files),
+        "files_mb": sum(os.path.getsize(f) for f in files) / 1e6,
+        "big_mb": os.path.getsize(big) / 1e6,
+        "runs": {},
+        "cpu": {},
+        "load": {"start": os.getloadavg()[0]},
+    }
+    for workers in (1, 2):
+        cluster, client, startup = _cluster(workers)
+        try:
+            res[f"startup_{workers}w"] = startup
+            _warm(client, tiny, scratch)
+            res["runs"][f"files_{workers}w"], ds = _timed_batch(files, client, scratch, shards=1)
+            res["cpu"][f"files_{workers}w"] = sum(t["cpu_s"] for t in ds.tasks)
+            res["messages_files"] = ds.rows["messages"]
+            res["runs"][f"big_{workers}w"], ds = _timed_batch(
+                [big], client, scratch, shards=workers
+            )
+            res["cpu"][f"big_{workers}w"] = sum(t["cpu_s"] for t in ds.tasks)
+            res["messages_big"] = ds.rows["messages"]
+            res["load"][f"{workers}w"] = os.getloadavg()[0]
+            print(json.dumps(res), file=sys.stderr, flush=True)  # partial figures
+            if workers == 2:
+                res["overhead"] = _overhead(client, tiny, scratch)
+        finally:
+            client.close()
+            cluster.close()
+    # The cost model, in this process (no Dask): C and R of the big file.
+    res["C"] = _task(big, 0, 1, scratch / "model")
+    res["t_1of16"] = _task(big, 0, 16, scratch / "model")
+    res["R"] = max(0.0, (16 * res["t_1of16"] - res["C"]) / 15)
+    shutil.rmtree(scratch / "model")
+    return res
+
+
+def _overhead(client: Any, tiny: str, scratch: Path) -> dict[str, float]:
+    n = 200
+    start = time.perf_counter()
+    client.gather(client.map(_noop, range(n), pure=False))
+    noop = (time.perf_counter() - start) / n
+    # A tiny capture as 40 tasks through Dask (2 workers) vs the same tasks here.
+    shards = 40
+    dask_wall, _ = _timed_batch([tiny], client, scratch, shards=shards)
+    local = sum(_task(tiny, s, shards, scratch / "local") for s in range(shards))
+    shutil.rmtree(scratch / "local")
+    return {
+        "noop_task_s": noop,
+        "tiny_task_dask_s": dask_wall * 2 / shards,
+        "tiny_task_local_s": local / shards,
+    }
+
+
+def projection(res: dict[str, Any]) -> list[dict[str, Any]]:
+    """Wall time predicted for W dedicated workers from the CPU costs measured."""
+    # CPU seconds per MB of whole-file tasks (load-independent; a dedicated core each).
+    per_mb = res["cpu"]["files_1w"] / res["files_mb"]
+    c_mb = res["C"] / res["big_mb"]
+    r_mb = res["R"] / res["big_mb"]
+    o = res["overhead"]["tiny_task_dask_s"]
+    rows = []
+    for workers in (8, 32, 128):
+        # 20 files of 50 MB, one task per file (S=1), or S = W // 20 shards per file.
+        files, mb = 20, 50.0
+        whole = math.ceil(files / workers) * (per_mb * mb + o)
+        shards = max(1, workers // files)
+        sharded = r_mb * mb + (c_mb - r_mb) * mb / shards + o
+        # One 1 GB file in W shards.
+        big = r_mb * 1000 + (c_mb - r_mb) * 1000 / workers + o
+        rows.append(
+            {
+                "workers": workers,
+                "20x50MB_by_file_s": whole,
+                "20x50MB_best_s": min(whole, sharded),
+                "1GB_sharded_s": big,
+                "1GB_speedup": c_mb * 1000 / big,
+            }
+        )
+    return rows
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("files", nargs="+", help="the many small captures")
+    ap.add_argument("--big", required=True, help="the one big capture")
+    ap.add_argument(
+        "--tiny",
+        default=str(Path(__file__).resolve().parents[1] / "samples" / "websockets-deflate.pcap"),
+    )
+    ap.add_argument("--json", help="also write the figures to this file")
+    args = ap.parse_args()
+    scratch = Path(tempfile.mkdtemp(prefix="bench-batch-"))
+    try:
+        res = measure(args.files, args.big, args.tiny, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    res["projection"] = projection(res)
+    runs = res["runs"]
+    print(
+        f"{res['files']} files, {res['files_mb']:.0f} MB, {res['messages_files']} messages; "
+        f"big file {res['big_mb']:.0f} MB, {res['messages_big']} messages"
+    )
+    print(
+        f"cluster start-up: 1 worker {res['startup_1w']:.1f} s, 2 workers {res['startup_2w']:.1f} s"
+    )
+    print(f"load average (1 min): {res['load']}")
+    print(
+        "| input | 1 worker | 2 workers | speed-up | task CPU 1 / 2 workers |\n"
+        "|---|---|---|---|---|"
+    )
+    for name, label in (
+        ("files", f"{res['files']} files (1 task each)"),
+        ("big", "big file (1 task / 2 shards)"),
+    ):
+        one, two = runs[f"{name}_1w"], runs[f"{name}_2w"]
+        mb = res["files_mb"] if name == "files" else res["big_mb"]
+        print(
+            f"| {label} | {one:.1f} s ({mb / one:.1f} MB/s) | {two:.1f} s "
+            f"({mb / two:.1f} MB/s) | {one / two:.2f}x | {res['cpu'][f'{name}_1w']:.1f} s / "
+            f"{res['cpu'][f'{name}_2w']:.1f} s |"
+        )
+    ov = res["overhead"]
+    print(
+        f"per-task overhead: no-op task {ov['noop_task_s'] * 1e3:.1f} ms; tiny capture task "
+        f"{ov['tiny_task_dask_s'] * 1e3:.0f} ms on Dask vs {ov['tiny_task_local_s'] * 1e3:.0f}"
+        " ms in-process"
+    )
+    print(
+        f"model (big file, one process): C = {res['C']:.1f} s, R = {res['R']:.1f} s "
+        f"(t of 1/16 shard = {res['t_1of16']:.1f} s), D = C - R = {res['C'] - res['R']:.1f} s;"
+        f" sharding one file is capped at C/R = {res['C'] / max(res['R'], 1e-9):.1f}x"
+    )
+    print("| workers | 20 x 50 MB by file | 20 x 50 MB best | 1 GB sharded | 1 GB speed-up |")
+    print("|---|---|---|---|---|")
+    for row in res["projection"]:
+        print(
+            f"| {row['workers']} | {row['20x50MB_by_file_s']:.1f} s | "
+            f"{row['20x50MB_best_s']:.1f} s | {row['1GB_sharded_s']:.1f} s | "
+            f"{row['1GB_speedup']:.1f}x |"
+        )
+    if args.json:
+        Path(args.json).write_text(json.dumps(res, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
