@@ -85,7 +85,7 @@ def table_names(tables: Iterable[str] | str) -> frozenset[str]:
     """Record table names (``"message"``) for ``tables``, which may also use the
     DataFrame attribute spelling (``"messages"``); ValueError on any other name."""
     names = [tables] if isinstance(tables, str) else list(tables)
-    plural = {attr: table for attr, table in TABLE_ATTRIBUTES.items()}
+    plural = dict(TABLE_ATTRIBUTES)
     unknown = [n for n in names if n not in TABLES and n not in plural]
     if unknown:
         valid = ", ".join(sorted({*TABLES, *plural}))

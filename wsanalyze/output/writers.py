@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from wsanalyze.output.schema import COLUMNS, column_names
+from wsanalyze.output.schema import column_names
 
 FORMATS = ("table", "jsonl", "csv", "parquet")
 
@@ -90,45 +90,6 @@ def _csv_cell(value: Any) -> Any:
     if isinstance(value, list):
         return json.dumps(value, ensure_ascii=False)
     return value
-
-
-class ParquetWriter(Writer):
-    """Parquet with the schema of :mod:`wsanalyze.output.schema`, written in batches."""
-
-    BATCH = 20_000
-
-    def __init__(self, table: str, path: str, max_payload: int | None) -> None:
-        super().__init__(table, path, max_payload)
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        self._pa = pa
-        types = {"int64": pa.int64(), "float64": pa.float64(), "string": pa.string(),
-                 "bool": pa.bool_(), "binary": pa.binary(), "list<string>": pa.list_(pa.string())}
-        fields = []
-        for name, kind in COLUMNS[table]:
-            if name == "payload":
-                fields.append(pa.field("payload_b64", pa.string()))
-            else:
-                fields.append(pa.field(name, types[kind]))
-        self.schema = pa.schema(fields)
-        self._writer = pq.ParquetWriter(path, self.schema)
-        self._batch: list[dict[str, Any]] = []
-
-    def write(self, record: dict[str, Any]) -> None:
-        self._batch.append(file_row(self.table, record, self.max_payload))
-        self.rows += 1
-        if len(self._batch) >= self.BATCH:
-            self._flush()
-
-    def _flush(self) -> None:
-        if self._batch:
-            self._writer.write_table(self._pa.Table.from_pylist(self._batch, schema=self.schema))
-            self._batch = []
-
-    def close(self) -> None:
-        self._flush()
-        self._writer.close()
 
 
 Column = tuple[str, int, Callable[[dict[str, Any]], str]]
@@ -244,9 +205,9 @@ def make_writer(fmt: str, table: str, stream: IO[str] | None, path: str | None,
     """The writer for ``fmt``; Parquet needs a file path, the others a text stream."""
     if fmt == "parquet":
         assert path is not None
-        from wsanalyze.output.parquet import ParquetWriter as TypedParquetWriter
+        from wsanalyze.output.parquet import ParquetWriter  # typed like analyze()
 
-        return TypedParquetWriter(table, path, max_payload)
+        return ParquetWriter(table, path, max_payload)
     assert stream is not None
     if fmt == "jsonl":
         return JsonlWriter(table, stream, max_payload)
