@@ -94,7 +94,7 @@ def table_names(tables: Iterable[str] | str) -> frozenset[str]:
     from wsanalyze.result import TABLE_ATTRIBUTES
 
     names = [tables] if isinstance(tables, str) else list(tables)
-    plural = {attr: table for attr, table in TABLE_ATTRIBUTES.items()}
+    plural = dict(TABLE_ATTRIBUTES)
     unknown = [n for n in names if n not in TABLES and n not in plural]
     if unknown:
         valid = ", ".join(sorted({*TABLES, *plural}))

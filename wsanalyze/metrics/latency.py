@@ -211,8 +211,13 @@ def request_pairs(result: Tables, key: KeyFunction | None = None) -> pd.DataFram
     data = _ordered(data_messages(result))
     records: list[dict[str, Any]] = []
     if not data.empty:
-        # Once, not per connection: float times for the pairing arithmetic.
-        data = data.assign(ts=seconds(data["ts"]), ts_start=seconds(data["ts_start"]))
+        # Once, not per connection: float times for the pairing arithmetic, texts as
+        # Python objects (the same scalars, str or pd.NA, faster to list per group).
+        if key is None:  # a key function sees whole rows; the pairing needs these
+            data = data[["connection", "index", "direction", "ts", "ts_start", "text"]]
+        data = data.assign(ts=seconds(data["ts"]), ts_start=seconds(data["ts_start"]),
+                           text=data["text"].astype(object),
+                           direction=data["direction"].astype(object))
         for conn, rows in data.groupby("connection", sort=True):
             records.extend(_pair_requests(int(conn), rows, key))
     records.sort(key=lambda r: (r["connection"], r["request_index"]))

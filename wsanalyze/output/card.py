@@ -94,8 +94,8 @@ def _timeline_svg(tables: Tables, first: float | None, last: float | None) -> st
     if not v.empty:
         vt = seconds(v["ts"]) - first
         for x in np.unique(np.clip(np.nan_to_num(vt / width), 0, SVG_BINS - 1).astype(int)):
-            rects.append(f'<rect x="{x * bar:.1f}" y="0" width="1.5" height="{SVG_HEIGHT}" '
-                         'fill="#d62728" opacity="0.6"/>')
+            rects.append(f'<rect x="{x * bar:.1f}" y="0" width="2" height="{SVG_HEIGHT}" '
+                         'fill="#d62728" opacity="0.85"/>')
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{SVG_WIDTH}" '
             f'height="{SVG_HEIGHT}" role="img" aria-label="messages over time">'
             f'<line x1="0" y1="{mid}" x2="{SVG_WIDTH}" y2="{mid}" stroke="#999"/>'

@@ -207,9 +207,9 @@ def make_writer(fmt: str, table: str, stream: IO[str] | None, path: str | None,
     """The writer for ``fmt``; Parquet needs a file path, the others a text stream."""
     if fmt == "parquet":
         assert path is not None
-        from wsanalyze.output.parquet import ParquetWriter as TypedParquetWriter
+        from wsanalyze.output.parquet import ParquetWriter  # typed like analyze()
 
-        return TypedParquetWriter(table, path, max_payload)
+        return ParquetWriter(table, path, max_payload)
     assert stream is not None
     if fmt == "jsonl":
         return JsonlWriter(table, stream, max_payload)
