@@ -164,7 +164,6 @@ def test_filters_do_not_change_file_formats(capsys: pytest.CaptureFixture[str]) 
     (["messages", "--type", "texty"], "choose from text, binary"),
     (["messages", "--grep", "("], "is not a regular expression"),
     (["messages", "--since", "yesterday"], "is not a time"),
-    (["messages", "--stream", "1"], "--stream needs the tcp_stream column"),
     (["messages", "--connection", "0", "--stream", "1"], "not allowed with argument"),
 ])
 def test_filter_usage_errors(argv: list[str], message: str,

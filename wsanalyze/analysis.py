@@ -18,6 +18,8 @@ from wsanalyze.pipeline import TABLES, Analyzer, Options, Record, run
 from wsanalyze.sources.capture import CaptureReader, open_capture
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from wsanalyze.result import AnalysisResult
 
 __all__ = ["AnalysisResult", "CaptureRun", "PayloadMode", "analyze", "iter_records",
@@ -50,6 +52,8 @@ class CaptureRun:
         self.reader: CaptureReader = open_capture(self.path)
         self.jobs = jobs
         self.analyzer = Analyzer(self.options)
+        self.streams: dict[int, int] = self.analyzer.streams
+        """Connection id → Wireshark's tcp.stream, filled while iterating."""
         self.warnings: list[str] = []
         self.stopped: str | None = None
         """After the run: why reading stopped before the end of the file, if it did."""
@@ -71,6 +75,7 @@ class CaptureRun:
         if self.jobs > 1:
             self.reader.close()
             self._parallel = ParallelRun(self.path, self.options, self.jobs)
+            self._parallel.streams = self.streams
             yield from self._parallel
             self.stopped = self._parallel.stopped
             if self.stopped:
@@ -196,8 +201,24 @@ def build_result(columns: dict[str, list[list[Any]]], warnings: list[str], path:
         return pd.DataFrame(data)
 
     result = AnalysisResult(frame("connection"), frame("message"), frame("frame"),
-                            frame("violation"), warnings, path, first_ts, last_ts)
+                            _in_packet_order(frame("violation")), warnings, path, first_ts,
+                            last_ts)
     # Per-message compression figures as extra columns (OUTPUTS.md allows additions).
     messages = result.messages.join(message_compression(result))
     result.messages = conform(messages, dataframe_columns("message"))
     return result
+
+
+def _in_packet_order(v: pd.DataFrame) -> pd.DataFrame:
+    """Violations by packet, then as found; rows without a packet after the last row
+    of their connection (OUTPUTS.md; the CLI: output/ordering.py)."""
+    import pandas as pd
+
+    if v.empty:
+        return v
+    packet = v["packet"].astype("Float64")
+    last = packet.groupby(v["connection"].to_numpy()).transform("max").fillna(0)
+    key = pd.DataFrame({"at": packet.fillna(last).to_numpy(dtype=float),
+                        "late": packet.isna().to_numpy()})
+    order = key.sort_values(["at", "late"], kind="stable").index
+    return v.iloc[order].reset_index(drop=True)

@@ -249,6 +249,7 @@ def _live(args: argparse.Namespace) -> int:
     writer = make_writer(args.format, table, stream, None, args.max_payload)
     analyzer = Analyzer(cli_args.options(args, frozenset((table,))))
     record_filter.capture_start = lambda: analyzer.first_ts
+    record_filter.stream_of = analyzer.streams
 
     def write(records: list) -> None:
         for kind, row in records:

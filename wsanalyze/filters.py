@@ -270,8 +270,7 @@ class RecordFilter:
         from wsanalyze.output.schema import column_names
 
         if self.streams is not None and "tcp_stream" not in column_names("connection"):
-            return "--stream needs the tcp_stream column, which this version does not have " \
-                   "yet: use --connection"
+            return "--stream needs the tcp_stream column: use --connection"
         return None
 
     def check_table(self, table: str, columns: Iterable[str]) -> str | None:

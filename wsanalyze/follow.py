@@ -167,6 +167,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"wsanalyze: error: {exc}", file=sys.stderr)
         return 1
     record_filter.capture_start = lambda: capture.first_ts
+    record_filter.stream_of = capture.streams
     timefmt = TimeFormat(args.time_format, args.utc)
     out = open_output(args.output)
     talk = Conversation(out, timefmt, args.max_payload)

@@ -70,6 +70,8 @@ class ParallelRun:
         self.options = options
         self.jobs = jobs
         self.packets = 0
+        self.streams: dict[int, int] = {}
+        """Connection id → tcp.stream (see Sequencer.streams)."""
         self.first_ts: float | None = None
         self.last_ts: float | None = None
         self.notes: list[str] = []
@@ -89,6 +91,7 @@ class ParallelRun:
             procs.append(proc)
         try:
             sequencer = Sequencer(self.options.tables)
+            sequencer.streams = self.streams  # filled as connections get ids
             feed = sequencer.feed
             streams = [self._stream(i, pipe) for i, pipe in enumerate(pipes)]
             for (packet, _), items in heapq.merge(*streams, key=lambda entry: entry[0]):

@@ -32,6 +32,11 @@ class Analyzer:
         return self.tracker.packets
 
     @property
+    def streams(self) -> dict[int, int]:
+        """Connection id → tcp.stream, filled as connections get ids."""
+        return self.sequencer.streams
+
+    @property
     def first_ts(self) -> float | None:
         return self.tracker.first_ts
 

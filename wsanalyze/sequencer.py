@@ -60,6 +60,9 @@ Record = tuple[str, Any]
 :data:`Row`), or (``"summary"``, a :class:`ConnectionSummary`) when asked for.
 (Typed ``Any`` so that consumers of the four tables index rows without casts.)"""
 
+ROW_HOLD_LIMIT = 10_000
+"""Connection rows held back for id order (beyond it, order yields to memory)."""
+
 HOLD_LIMIT = 50_000
 """Records held back for id ordering before the oldest undecided connection is
 given up on (it then gets the next id if it later turns out to be WebSocket)."""
@@ -81,9 +84,10 @@ def format_endpoint(ep: Endpoint) -> str:
 
 class _Conn:
     __slots__ = ("client", "dropped", "ended", "held", "id", "info", "initiator", "responder",
-                 "server", "state", "ts_end", "ts_start", "violations")
+                 "server", "state", "tcp_stream", "ts_end", "ts_start", "violations")
 
-    def __init__(self, ev: ConnectionStarted) -> None:
+    def __init__(self, ev: ConnectionStarted, tcp_stream: int = -1) -> None:
+        self.tcp_stream = tcp_stream
         self.initiator = ev.initiator
         self.responder = ev.responder
         self.ts_start = ev.ts
@@ -109,6 +113,12 @@ class Sequencer:
         self._order: deque[_Conn] = deque()
         """Connections not yet given an id or ruled out, in order of first packet."""
         self._next_id = 0
+        self._rows_waiting: dict[int, list[Record]] = {}
+        """Connection rows of ended connections waiting for lower ids' rows."""
+        self._next_row = 0
+        self.streams: dict[int, int] = {}
+        """Connection id → Wireshark's tcp.stream, as ids are given (for --stream
+        filters on rows that do not carry the column)."""
         self._held = 0
         self._out: list[Record] = []
 
@@ -119,7 +129,7 @@ class Sequencer:
                 conn.state = item.state
                 self._events(conn, item.events)
             elif type(item) is Started:
-                conn = _Conn(item.event)
+                conn = _Conn(item.event, item.tcp_stream)
                 self._conns[item.key] = conn
                 self._order.append(conn)
             elif type(item) is Ended:
@@ -139,6 +149,8 @@ class Sequencer:
         # Nothing is undecided any more.
         while self._order:
             self._decide_front(force=True)
+        for conn_id in sorted(self._rows_waiting):
+            self._out.extend(self._rows_waiting.pop(conn_id))
         out = self._out
         self._out = []
         return out
@@ -202,6 +214,7 @@ class Sequencer:
     def _assign(self, conn: _Conn) -> None:
         conn.id = self._next_id
         self._next_id += 1
+        self.streams[conn.id] = conn.tcp_stream
         held = conn.held
         conn.held = []
         if not conn.dropped:
@@ -234,10 +247,25 @@ class Sequencer:
             self._violation(conn, ev.rule, direction, ev.ts, ev.packet, message)
         elif type(ev) is _End:
             row = connection_record(conn)
+            ended: list[Record] = []
             if "connection" in tables:
-                out.append(("connection", row))
+                ended.append(("connection", row))
             if SUMMARY in tables:
-                out.append((SUMMARY, connection_summary(row, conn.info)))
+                ended.append((SUMMARY, connection_summary(row, conn.info)))
+            self._connection_rows(conn.id, ended)
+
+    def _connection_rows(self, conn_id: int | None, records: list[Record]) -> None:
+        """Connections end in any order; their rows go out in id order (OUTPUTS.md),
+        each held until the rows of every lower id are out, within ROW_HOLD_LIMIT."""
+        assert conn_id is not None
+        waiting = self._rows_waiting
+        waiting[conn_id] = records
+        if len(waiting) > ROW_HOLD_LIMIT:
+            # A very long connection holds back too many: let the next one pass.
+            self._next_row = min(waiting)
+        while self._next_row in waiting:
+            self._out.extend(waiting.pop(self._next_row))
+            self._next_row += 1
 
     def _violation(self, conn: _Conn, rule: str, direction: str | None, ts: float,
                    packet: int | None, message: str, frame: int | None = None,
@@ -288,7 +316,8 @@ def connection_record(conn: _Conn) -> dict[str, Any]:
     info = conn.info or ConnectionInfo()
     params = info.deflate_params
     return {
-        "connection": conn.id, "client": conn.client, "server": conn.server,
+        "connection": conn.id, "tcp_stream": conn.tcp_stream,
+        "client": conn.client, "server": conn.server,
         "ts_start": conn.ts_start, "ts_end": conn.ts_end,
         "host": info.host, "path": info.path, "origin": info.origin,
         "user_agent": info.user_agent, "subprotocols_offered": list(info.subprotocols_offered),

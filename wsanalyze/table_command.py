@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from wsanalyze import cli_args
@@ -89,6 +90,7 @@ def prepare(args: argparse.Namespace, table: str) -> RecordFilter:
 
 def run(args: argparse.Namespace) -> int:
     from wsanalyze.analysis import CaptureRun
+    from wsanalyze.output.ordering import in_packet_order
     from wsanalyze.output.streams import OutputError, close_output, open_output
     from wsanalyze.progress import Progress, file_size
     from wsanalyze.sources.records import CaptureError
@@ -107,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"wsanalyze: error: {exc}", file=sys.stderr)
         return 1
     record_filter.capture_start = lambda: capture.first_ts
+    record_filter.stream_of = capture.streams
     stream = None if args.format == "parquet" else open_output(args.output)
     try:
         writer = make_writer(args, table, stream)
@@ -117,13 +120,19 @@ def run(args: argparse.Namespace) -> int:
     progress = Progress(not args.quiet, file_size(args.capture),
                         lambda: capture.reader.bytes_read if capture.jobs == 1 else None)
     timefmt = getattr(writer, "timefmt", None)
-    try:
+    def rows() -> Iterator[dict[str, Any]]:
         for kind, row in capture:
-            if kind == table and keep(table, row):
-                if timefmt is not None and timefmt.start is None:
-                    timefmt.start = capture.first_ts
-                writer.write(row)
             progress.tick(capture.packets)
+            if kind == table and keep(table, row):
+                yield row
+
+    # OUTPUTS.md row order: violations by packet (the pipeline finds some late).
+    ordered = in_packet_order(rows()) if table == "violation" else rows()
+    try:
+        for row in ordered:
+            if timefmt is not None and timefmt.start is None:
+                timefmt.start = capture.first_ts
+            writer.write(row)
         writer.close()
     except OSError as exc:
         if isinstance(exc, BrokenPipeError) or stream is not None:

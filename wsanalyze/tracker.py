@@ -27,6 +27,7 @@ from wsanalyze.tcp.events import (
 from wsanalyze.tcp.packet import PacketParser
 from wsanalyze.tcp.reassembly import TcpReassembler
 from wsanalyze.tcp.segment import TcpSegment
+from wsanalyze.tcp.streams import StreamNumbers
 from wsanalyze.timestamps import TS_MAX, TS_MIN, raw_epoch
 from wsanalyze.websocket.decoder import ConnectionDecoder, ConnectionInfo
 from wsanalyze.websocket.events import DecoderEvent
@@ -71,6 +72,8 @@ class Started(NamedTuple):
 
     key: int
     event: ConnectionStarted
+    tcp_stream: int = -1
+    """Wireshark's ``tcp.stream`` index of the connection (tcp/streams.py)."""
 
 
 class Decoded(NamedTuple):
@@ -125,6 +128,9 @@ class Tracker:
         self._shard = shard
         self._jobs = jobs
         self._out: list[Item] = []
+        self.streams = StreamNumbers()
+        self._stream = -1
+        """tcp.stream of the packet being fed (a connection starts on one of its packets)."""
         self.packets = 0
         self.first_ts: float | None = None
         self.last_ts: float | None = None
@@ -141,7 +147,11 @@ class Tracker:
         seg = self.parser.parse(pkt)
         if not TS_MIN <= pkt.ts <= TS_MAX:
             self._bad_timestamp(pkt, seg)
-        if seg is None or (self._jobs > 1 and shard_of(seg, self._jobs) != self._shard):
+        if seg is None:
+            return []
+        # Numbered before sharding: every --jobs worker counts every conversation.
+        self._stream = self.streams.number(seg, pkt.ts)
+        if self._jobs > 1 and shard_of(seg, self._jobs) != self._shard:
             return []
         for ev in self.tcp.feed(pkt.number, pkt.ts, seg):
             self._tcp_event(ev)
@@ -203,7 +213,7 @@ class Tracker:
             dec = ConnectionDecoder(syn_seen=ev.syn_seen, limits=self.options.limits,
                                     frames=self._frames, messages=self._messages)
             self._conns[ev.conn] = _Conn(ev.packet, dec, ev.ts)
-            self._out.append(Started(ev.packet, ev))
+            self._out.append(Started(ev.packet, ev, self._stream))
         elif type(ev) is StreamGap:
             conn = self._conns.get(ev.conn)
             if conn is not None:

@@ -33,7 +33,7 @@ VOCABULARIES: dict[str, tuple[str, ...]] = {
 }
 
 CONNECTION_COLUMNS: Spec = (
-    ("connection", "int64"), ("client", "string"), ("server", "string"),
+    ("connection", "int64"), ("tcp_stream", "int64"), ("client", "string"), ("server", "string"),
     ("ts_start", "timestamp"), ("ts_end", "timestamp"), ("host", "string"), ("path", "string"),
     ("origin", "string"), ("user_agent", "string"), ("subprotocols_offered", "list<string>"),
     ("subprotocol", "string"), ("extensions_offered", "string"), ("extensions", "string"),

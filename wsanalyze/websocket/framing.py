@@ -195,7 +195,7 @@ def check_header(dec: ConnectionDecoder, side: Side, h: FrameHeader, ts: float, 
         return
     idx = side.f_index if framed else None
     so = offset - (side.ws_base or 0)
-    where = f"(frame {idx}, packet {packet})" if framed else \
+    where = f"(packet {packet})" if framed else \
         f"(stream offset {so}, packet {packet})"
     for rule, text in findings:
         dec.violation(rule, side.ws_dir, ts, packet, f"{text} {where}", idx, so)
