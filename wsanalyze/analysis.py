@@ -16,6 +16,7 @@ from wsanalyze.output.schema import COLUMNS
 from wsanalyze.parallel import ParallelRun
 from wsanalyze.pipeline import TABLES, Analyzer, Options, Record
 from wsanalyze.sources.capture import CaptureReader, open_capture
+from wsanalyze.tls.keylog import as_keylog
 from wsanalyze.websocket.decoder import DecoderLimits
 
 if TYPE_CHECKING:
@@ -85,7 +86,7 @@ class CaptureRun:
 def iter_records(path: str | os.PathLike[str], *, tables: Iterable[str] = TABLES,
                  limits: DecoderLimits | None = None, jobs: int = 1,
                  max_buffered: int = 8 << 20,
-                 max_connections: int = 100_000) -> Iterator[Record]:
+                 max_connections: int = 100_000, tls_keylog: Any = None) -> Iterator[Record]:
     """Stream ``(table, row)`` records of a capture without building tables.
 
     ``table`` is ``"connection"``, ``"message"``, ``"frame"`` or ``"violation"``;
@@ -93,9 +94,11 @@ def iter_records(path: str | os.PathLike[str], *, tables: Iterable[str] = TABLES
     Messages come as they complete; a connection's row when it ends.  ``limits``,
     ``max_buffered`` (out-of-order bytes per TCP direction) and ``max_connections``
     bound resources (README, Limits); ``jobs`` > 1 decodes in that many processes.
+    ``tls_keylog`` (a path, several paths or a ``KeyLog``) decrypts ``wss://``.
     """
     options = Options(tables=frozenset(tables), limits=limits or DecoderLimits(),
-                      max_buffered=max_buffered, max_connections=max_connections)
+                      max_buffered=max_buffered, max_connections=max_connections,
+                      tls_keylog=as_keylog(tls_keylog))
     yield from CaptureRun(path, options, jobs)
 
 
@@ -163,7 +166,7 @@ class AnalysisResult:
 def analyze(path: str | os.PathLike[str], *, payloads: PayloadMode = "full",
             preview_bytes: int = 64, limits: DecoderLimits | None = None,
             jobs: int = 1, max_buffered: int = 8 << 20,
-            max_connections: int = 100_000) -> AnalysisResult:
+            max_connections: int = 100_000, tls_keylog: Any = None) -> AnalysisResult:
     """Decode a capture into DataFrames (``connections``, ``messages``, ``frames``,
     ``violations``).
 
@@ -186,7 +189,8 @@ def analyze(path: str | os.PathLike[str], *, payloads: PayloadMode = "full",
     columns: dict[str, list[list[Any]]] = {t: [[] for _ in names[t]] for t in TABLES}
     getters = {t: itemgetter(*names[t]) for t in TABLES}
     run = CaptureRun(path, Options(limits=limits or DecoderLimits(), max_buffered=max_buffered,
-                                   max_connections=max_connections), jobs)
+                                   max_connections=max_connections,
+                                   tls_keylog=as_keylog(tls_keylog)), jobs)
     keep = preview_bytes if payloads == "preview" else 0
     for table, row in run:
         if table == "message" and payloads != "full" and len(row["payload"]) > keep:

@@ -116,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _common(p: argparse.ArgumentParser, *, jobs: bool = True) -> None:
     p.add_argument("-q", "--quiet", action="store_true",
                    help="no progress line on standard error")
+    p.add_argument("--tls-keylog", action="append", default=[], metavar="FILE",
+                   help="NSS key log (SSLKEYLOGFILE) to decrypt wss:// with; may be repeated "
+                        "(pcapng Decryption Secrets Blocks are used without it)")
     if jobs:
         p.add_argument("-j", "--jobs", type=_jobs, default=1, metavar="N",
                        help="decode in N processes, connections split by flow (same "
@@ -257,8 +260,11 @@ def _options(args: argparse.Namespace, tables: frozenset[str]) -> Any:
 
     limits = DecoderLimits(max_payload=args.limit_message, max_inflate=args.limit_inflate,
                            max_http_head=args.limit_http_head)
+    from wsanalyze.tls.keylog import load_keylogs
+
     return Options(limits=limits, tables=tables, max_buffered=args.limit_buffer,
-                   max_connections=args.limit_connections)
+                   max_connections=args.limit_connections,
+                   tls_keylog=load_keylogs(args.tls_keylog) if args.tls_keylog else None)
 
 
 def _nothing_read(run: Any, progress: _Progress) -> bool:
@@ -322,6 +328,7 @@ def _live(args: argparse.Namespace) -> int:
 
     table = TABLE_COMMANDS[args.table][0]
     try:
+        options = _options(args, frozenset((table,)))
         capture = LiveCapture(args.interface, bpf_filter=args.filter, count=args.count,
                               duration=args.duration)
     except CaptureError as exc:
@@ -333,7 +340,7 @@ def _live(args: argparse.Namespace) -> int:
         print(f"wsanalyze: error: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
         return 1
     writer = make_writer(args.format, table, stream, None, args.max_payload)
-    analyzer = Analyzer(_options(args, frozenset((table,))))
+    analyzer = Analyzer(options)
 
     def write(records: list) -> None:
         for kind, row in records:

@@ -162,6 +162,24 @@ _RULES: tuple[Rule, ...] = (
     _r("capture.overlap-conflict", INFO, "RFC 9293 §3.10.7.4",
        "Retransmitted TCP bytes differed from the bytes first captured; the first were kept.",
        "What the receiver saw may differ from what was decoded."),
+    # TLS (wss://), decrypted with key logs
+    _r("capture.tls-no-key", INFO, "RFC 8446 §7; NSS key log",
+       "A TLS connection is decrypted only with its secrets from a key log (or a pcapng "
+       "Decryption Secrets Block); none were found for this client random.",
+       "Nothing inside this connection is decoded; pass the key log with --tls-keylog."),
+    _r("capture.tls-bad-key", INFO, "RFC 8446 §5.2; RFC 5246 §6.2.3",
+       "Records must authenticate under the logged key; this one did not.",
+       "The key log is wrong or stale for this connection; nothing more of that "
+       "direction is decoded."),
+    _r("capture.tls-invalid", INFO, "RFC 8446 §5.1; RFC 5246 §6.2",
+       "TLS records and handshake messages must be well formed and within size limits.",
+       "Bytes were skipped until the next record that authenticates."),
+    _r("capture.tls-renegotiation", INFO, "RFC 5246 §7.4.1; RFC 5746",
+       "A TLS 1.2 connection renegotiated: a new handshake with new keys.",
+       "The new keys need the new client random's line in the key log."),
+    _r("capture.tls-http2", INFO, "RFC 7301; RFC 8441",
+       "The TLS connection negotiated HTTP/2 by ALPN; WebSocket over HTTP/2 is not decoded.",
+       "No messages are reported for this connection."),
 )
 
 RULES: dict[str, Rule] = {rule.id: rule for rule in _RULES}

@@ -48,7 +48,7 @@ def format_endpoint(ep: Endpoint) -> str:
 
 class _Conn:
     __slots__ = ("client", "dropped", "ended", "held", "id", "info", "initiator", "responder",
-                 "server", "state", "ts_end", "ts_start", "violations")
+                 "server", "state", "tls", "ts_end", "ts_start", "violations")
 
     def __init__(self, ev: ConnectionStarted) -> None:
         self.initiator = ev.initiator
@@ -57,6 +57,8 @@ class _Conn:
         self.ts_end = ev.ts
         self.state = ConnState(False, False, False, None)
         self.info: ConnectionInfo | None = None
+        self.tls: Any = None
+        """The TlsInfo of a TLS connection (wsanalyze.tls.follower)."""
         self.id: int | None = None
         self.held: list[Any] = []
         self.client = ""
@@ -96,6 +98,7 @@ class Sequencer:
                 conn.ended = item[3]
                 conn.info = item[4]
                 conn.ts_end = item[5]
+                conn.tls = item[6] if len(item) > 6 else None
                 self._emit(conn, _END)
                 self._advance()
         out = self._out
@@ -257,4 +260,16 @@ def connection_record(conn: _Conn) -> dict[str, Any]:
         "bytes_c2s": info.bytes["c2s"], "bytes_s2c": info.bytes["s2c"],
         "violations": conn.violations,
         "tcp_connect_rtt": conn.ended.connect_rtt if conn.ended else None,
+        **_tls_columns(conn.tls),
     }
+
+
+def _tls_columns(tls: Any) -> dict[str, Any]:
+    if tls is None:
+        return _NO_TLS
+    return {"tls_version": tls.version, "tls_cipher": tls.cipher, "sni": tls.sni,
+            "alpn": tls.alpn, "decrypted": tls.decrypted}
+
+
+_NO_TLS: dict[str, Any] = {"tls_version": None, "tls_cipher": None, "sni": None, "alpn": None,
+                           "decrypted": None}

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from wsanalyze.sources.pcapng import SECRETS_LINKTYPE
 from wsanalyze.sources.records import RawPacket
 from wsanalyze.tcp.events import (
     ConnectionEnded,
@@ -23,6 +24,9 @@ from wsanalyze.tcp.events import (
 )
 from wsanalyze.tcp.packet import PacketParser
 from wsanalyze.tcp.reassembly import TcpReassembler
+from wsanalyze.tls.bridge import TlsBridge, starts_tls
+from wsanalyze.tls.keylog import KeyLog
+from wsanalyze.tls.session import TlsKeys
 from wsanalyze.websocket.decoder import ConnectionDecoder, DecoderLimits
 from wsanalyze.websocket.events import ViolationEvent
 
@@ -37,7 +41,7 @@ START = 0
 EVENTS = 1
 """(EVENTS, key, ConnState, [decoder events and TcpViolation])"""
 END = 2
-"""(END, key, ConnState, ConnectionEnded, ConnectionInfo, ts_end)"""
+"""(END, key, ConnState, ConnectionEnded, ConnectionInfo, ts_end, TlsInfo | None)"""
 
 DIR_PLACEHOLDER = "\x00dir\x00"
 """Stands for the WebSocket direction in TCP-level rows made before it is known."""
@@ -56,6 +60,8 @@ class Options:
     max_buffered: int = 8 << 20
     """Out-of-order bytes buffered per TCP direction."""
     max_connections: int = 100_000
+    tls_keylog: KeyLog | None = None
+    """Secrets for TLS connections (``--tls-keylog``); pcapng blocks add more."""
 
 
 class ConnState(NamedTuple):
@@ -82,12 +88,17 @@ def shard_of(seg: Any, jobs: int) -> int:
 
 
 class _Conn:
-    __slots__ = ("decoder", "key", "ts_end")
+    __slots__ = ("decoder", "fresh", "key", "stream", "tls", "ts_end")
 
     def __init__(self, key: int, decoder: ConnectionDecoder, ts: float) -> None:
         self.key = key
         self.decoder = decoder
         self.ts_end = ts
+        self.fresh = True
+        """No bytes seen yet: the first ones tell whether this is TLS."""
+        self.tls: TlsBridge | None = None
+        self.stream: ConnectionDecoder | TlsBridge = decoder
+        """Where stream events go: the decoder, or the TLS bridge in front of it."""
 
 
 class Tracker:
@@ -105,11 +116,15 @@ class Tracker:
         self._shard = shard
         self._jobs = jobs
         self._out: list[tuple] = []
+        self.tls_keys = TlsKeys(self.options.tls_keylog)
         self.packets = 0
         self.first_ts: float | None = None
         self.last_ts: float | None = None
 
     def feed(self, pkt: RawPacket) -> list[tuple]:
+        if pkt.linktype == SECRETS_LINKTYPE:
+            self.tls_keys.add_block(pkt.data)
+            return []
         self.packets += 1
         if self.first_ts is None:
             self.first_ts = pkt.ts
@@ -133,17 +148,19 @@ class Tracker:
 
     def notes(self) -> list[str]:
         """Capture-level remarks (skipped packets) for the user."""
-        return self.parser.notes()
+        keylog = self.tls_keys.log.summary()
+        return self.parser.notes() + ([keylog] if keylog else [])
 
     def _tcp_event(self, ev: object) -> None:
         if type(ev) is StreamData:
             conn = self._conns.get(ev.conn)
             if conn is not None:
                 conn.ts_end = ev.ts
-                dec = conn.decoder
-                events = dec.data(ev.ts, ev.packet, ev.direction, ev.offset, ev.data)
+                if conn.fresh:
+                    self._first_bytes(conn, ev)
+                events = conn.stream.data(ev.ts, ev.packet, ev.direction, ev.offset, ev.data)
                 if events:
-                    self._out.append((EVENTS, conn.key, _state(dec), events))
+                    self._out.append((EVENTS, conn.key, _state(conn), events))
         elif type(ev) is ConnectionStarted:
             dec = ConnectionDecoder(syn_seen=ev.syn_seen, limits=self.options.limits,
                                     frames=self._frames, messages=self._messages)
@@ -159,19 +176,18 @@ class Tracker:
                         f"{'follows the gap' if ev.reason == 'lost' else 'is affected'}")
                 row = TcpViolation(ViolationEvent(_GAP_RULES.get(ev.reason, "capture.gap"),
                                                   None, ev.ts, ev.packet, text), ev.direction)
-                dec = conn.decoder
-                events = dec.gap(ev.ts, ev.packet, ev.direction, ev.offset, ev.length,
-                                 ev.reason)
-                self._out.append((EVENTS, conn.key, _state(dec), [row, *events]))
+                events = conn.stream.gap(ev.ts, ev.packet, ev.direction, ev.offset,
+                                         ev.length, ev.reason)
+                self._out.append((EVENTS, conn.key, _state(conn), [row, *events]))
         elif type(ev) is ConnectionEnded:
             conn = self._conns.pop(ev.conn, None)
             if conn is not None:
-                dec = conn.decoder
-                events = dec.end(ev.ts, ev.packet, ev.how)
+                events = conn.stream.end(ev.ts, ev.packet, ev.how)
                 if events:
-                    self._out.append((EVENTS, conn.key, _state(dec), events))
-                self._out.append((END, conn.key, _state(dec), ev, dec.info,
-                                  max(conn.ts_end, ev.ts)))
+                    self._out.append((EVENTS, conn.key, _state(conn), events))
+                self._out.append((END, conn.key, _state(conn), ev, conn.decoder.info,
+                                  max(conn.ts_end, ev.ts),
+                                  conn.tls.info if conn.tls is not None else None))
         elif type(ev) is TcpNote:
             conn = self._conns.get(ev.conn)
             if conn is not None:
@@ -181,9 +197,20 @@ class Tracker:
                         else f"{DIR_PLACEHOLDER} stream: {ev.message}")
                 row = TcpViolation(ViolationEvent(ev.rule, None, ev.ts, ev.packet, text),
                                    ev.direction)
-                self._out.append((EVENTS, conn.key, _state(conn.decoder), [row]))
+                self._out.append((EVENTS, conn.key, _state(conn), [row]))
+
+    def _first_bytes(self, conn: _Conn, ev: StreamData) -> None:
+        conn.fresh = False
+        tls = starts_tls(ev.data, ev.offset)
+        if tls is not False:
+            conn.tls = TlsBridge(conn.decoder, self.tls_keys, ev.direction,
+                                 handshake_seen=bool(tls))
+            conn.stream = conn.tls
 
 
-def _state(dec: ConnectionDecoder) -> ConnState:
+def _state(conn: _Conn) -> ConnState:
+    if conn.tls is not None:
+        return ConnState(*conn.tls.state())
+    dec = conn.decoder
     return ConnState(dec.is_websocket, dec.not_websocket, dec.likely_plain_http,
                      dec.info.client_direction)

@@ -17,6 +17,8 @@ CONNECTION_COLUMNS: tuple[tuple[str, str], ...] = (
     ("bytes_s2c", "int64"), ("violations", "int64"),
     # Extra columns (OUTPUTS.md allows additions):
     ("tcp_connect_rtt", "float64"),
+    ("tls_version", "string"), ("tls_cipher", "string"), ("sni", "string"), ("alpn", "string"),
+    ("decrypted", "bool"),
 )
 
 MESSAGE_COLUMNS: tuple[tuple[str, str], ...] = (

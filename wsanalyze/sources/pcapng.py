@@ -32,6 +32,10 @@ SHB_MAGIC = b"\x0a\x0d\x0d\x0a"
 NON_PACKET_LINKTYPE = -1
 """Link type given to records that Wireshark numbers as frames but that hold no
 network packet (systemd journal entries, custom blocks, sysdig events)."""
+SECRETS_LINKTYPE = -2
+"""Link type given to the body of a Decryption Secrets Block (TLS key log); such
+a record is not a packet and does not take a packet number."""
+BT_DSB = 0x0000000A
 
 BT_SHB = 0x0A0D0D0A
 BT_IDB = 0x00000001
@@ -287,6 +291,9 @@ def iter_pcapng(read: Read, buf: bytes, sink: PacketSink) -> Generator[RawPacket
             elif btype == BT_SHB:
                 check_shb(buf, off, st, blen)
                 ifaces = []
+            elif btype == BT_DSB:
+                body = buf[off + 8 : off + blen - 4]
+                yield RawPacket(number, ts, SECRETS_LINKTYPE, body, len(body))
             elif btype in _NON_PACKET_BLOCKS:
                 number += 1
                 sink.packets_read = number
