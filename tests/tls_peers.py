@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import ssl
 from typing import Any
 
@@ -20,7 +21,9 @@ from websockets.asyncio.server import ServerConnection, serve
 
 MESSAGES_C2S: list[str | bytes] = ["hello over TLS", b"\x00\x01binary\xff" * 40,
                                    "x" * 5000, "café ✓ " * 300]
-MESSAGES_S2C: list[str | bytes] = ["welcome", b"\x10" * 70000, "done"]
+MESSAGES_S2C: list[str | bytes] = ["welcome", b"\x10" * 70000,
+                                   random.Random(7).randbytes(50000), "done"]
+"""The random message does not compress: it spans several TLS records."""
 
 
 def contexts(args: argparse.Namespace) -> tuple[ssl.SSLContext, ssl.SSLContext]:
