@@ -179,6 +179,8 @@ class TlsFollower:
 
     def _find(self, rule: str, direction: int | None, ts: float, packet: int,
               message: str) -> None:
+        if rule == "capture.tls-invalid":
+            self.info.report = True  # the row must be seen even if nothing is decoded
         self._out.append(Finding(rule, direction, ts, packet, message))
 
     def _once(self, key: str) -> bool:
@@ -265,7 +267,6 @@ class TlsFollower:
 
     def _bad_key(self, d: int, side: _Dir, rec: Record) -> None:
         side.bad = True
-        self.blind = True
         self.info.report = True
         self._find("capture.tls-bad-key", d, rec.ts, rec.packet,
                    f"a TLS record of the \x00dir\x00 stream in packet {rec.packet} failed "
