@@ -31,6 +31,7 @@ from wsanalyze.tls.records import (
     MAX_RECORD_13,
     Record,
     RecordReader,
+    plausible_header,
 )
 from wsanalyze.tls.session import TlsKeys
 
@@ -139,6 +140,13 @@ class TlsFollower:
         if self._hello is None and self.info.report:
             return self._take()  # nothing can be decrypted: records are not followed
         reader = side.reader
+        if not reader.buf and not reader.syncing:
+            # The common case: whole records straight from the packet's bytes, no copy
+            # into the buffer; only a record cut by the packet's end is buffered.
+            pos = self._whole_records(direction, side, data, packet, ts, offset)
+            if pos == len(data):
+                return self._take()
+            data, offset = data[pos:], offset + pos
         reader.push(data, packet, ts, offset)
         while True:
             rec = reader.next()
@@ -155,6 +163,24 @@ class TlsFollower:
                 side.last_end = rec.offset + 5 + len(rec.body)
                 self._record(direction, side, rec)
         return self._take()
+
+    def _whole_records(self, d: int, side: _Dir, data: bytes, packet: int, ts: float,
+                       offset: int) -> int:
+        """Handle the complete records at the start of ``data``; return where they end."""
+        pos = 0
+        n = len(data)
+        view = memoryview(data)  # record bodies go to the cipher without a copy
+        while n - pos >= 5:
+            length = (data[pos + 3] << 8) | data[pos + 4]
+            end = pos + 5 + length
+            if end > n or not plausible_header(data, pos, side.reader.limit):
+                break  # an incomplete record, or not a header: the reader decides
+            side.last_end = offset + end
+            self._record(d, side, Record(data[pos], (data[pos + 1] << 8) | data[pos + 2],
+                                         data[pos:pos + 5], view[pos + 5:end], packet, ts,
+                                         offset + pos, False))
+            pos = end
+        return pos
 
     def gap(self, direction: int, ts: float, packet: int, offset: int,
             length: int) -> list[Output]:
