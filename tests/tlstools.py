@@ -134,3 +134,30 @@ def run_python_peers(folder: Path, *, tls: str = "1.3", ciphers: str | None = No
         subprocess.run(cmd, env=env, check=True, timeout=120)
     rows = [json.loads(line) for line in truth.read_text().splitlines()]
     return TlsRun(pcap, keylog, rows, port)
+
+
+NODE_DIR = ROOT / "tools" / "samples_node"
+
+
+def node_ws_installed() -> Path:
+    """tools/samples_node with its pinned ``ws`` installed (``npm ci`` if missing)."""
+    if not (NODE_DIR / "node_modules" / "ws").is_dir():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, check=True,
+                       capture_output=True, timeout=300)
+    return NODE_DIR
+
+
+def run_node_peers(folder: Path, *, ciphers: str | None = None, name: str = "node") -> TlsRun:
+    """Node ``ws`` over https on loopback, captured; the server's keylog event wrote the
+    key log."""
+    node_dir = node_ws_installed()
+    cert, key = make_cert(folder)
+    port = free_port()
+    pcap, keylog, truth = (folder / f"{name}.pcap", folder / f"{name}.keys.txt",
+                           folder / f"{name}.truth.jsonl")
+    cmd = ["node", str(node_dir / "wss_peers.js"), str(port), str(cert), str(key), str(keylog),
+           str(truth)] + ([ciphers] if ciphers else [])
+    with Tcpdump(pcap, f"tcp port {port}"):
+        subprocess.run(cmd, check=True, timeout=120, cwd=node_dir)
+    rows = [json.loads(line) for line in truth.read_text().splitlines()]
+    return TlsRun(pcap, keylog, rows, port)
