@@ -28,6 +28,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                               description=DESCRIPTION,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("capture", metavar="CAPTURE", help="pcap or pcapng file (may be .gz)")
+    p.add_argument("--tls-keylog", action="append", default=[], metavar="FILE",
+                   help="NSS key log (SSLKEYLOGFILE) to decrypt wss:// with; may be repeated")
     p.add_argument("-o", "--output", "--output-dir", dest="output_dir", metavar="DIR",
                    required=True, help="folder for the images (created if missing)")
     p.add_argument("--connection", type=int, metavar="N",
@@ -70,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         _error(problem)
         return 1
     try:
-        result = analyze(args.capture)
+        result = analyze(args.capture, tls_keylog=args.tls_keylog or None)
     except CaptureError as exc:
         _error(str(exc))
         return 1

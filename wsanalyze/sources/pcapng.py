@@ -34,7 +34,7 @@ NON_PACKET_LINKTYPE = -1
 network packet (systemd journal entries, custom blocks, sysdig events)."""
 SECRETS_LINKTYPE = -2
 """Link type given to the body of a Decryption Secrets Block (TLS key log); such
-a record is not a packet and does not take a packet number."""
+a record is not a packet: its number is 0 and packet numbers go on without it."""
 BT_DSB = 0x0000000A
 
 BT_SHB = 0x0A0D0D0A
@@ -293,7 +293,7 @@ def iter_pcapng(read: Read, buf: bytes, sink: PacketSink) -> Generator[RawPacket
                 ifaces = []
             elif btype == BT_DSB:
                 body = buf[off + 8 : off + blen - 4]
-                yield RawPacket(number, ts, SECRETS_LINKTYPE, body, len(body))
+                yield RawPacket(0, ts, SECRETS_LINKTYPE, body, len(body))
             elif btype in _NON_PACKET_BLOCKS:
                 number += 1
                 sink.packets_read = number
