@@ -292,3 +292,12 @@ def test_summary_shows_tls(folder: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert main(["summary", str(run.pcap), "--tls-keylog", str(run.keylog), "-q"]) == 0
     out = capsys.readouterr().out
     assert "TLS 1.3 TLS_CHACHA20_POLY1305_SHA256, SNI localhost, decrypted" in out
+
+
+def test_jobs_decrypt_too(folder: Path) -> None:
+    run = peers(folder, "tls12-aes128gcm")
+    one = wsanalyze.analyze(run.pcap, tls_keylog=run.keylog)
+    two = wsanalyze.analyze(run.pcap, tls_keylog=run.keylog, jobs=2)
+    assert data_messages(two) == truth(run)
+    for table in ("connections", "messages", "frames", "violations"):
+        pd.testing.assert_frame_equal(getattr(one, table), getattr(two, table))

@@ -70,15 +70,14 @@ class TlsBridge:
         events: list = []
         dec = self.decoder
         for out in outputs:
-            kind = type(out)
-            if kind is Plain:
+            if isinstance(out, Plain):
                 events.extend(dec.data(out.ts, out.packet, out.direction, out.offset,
                                        out.data))
-            elif kind is PlainGap:
+            elif isinstance(out, PlainGap):
                 events.extend(dec.gap(out.ts, out.packet, out.direction, out.offset,
                                       out.length, "lost"))
-            elif kind is Finding:
-                events.extend(self._finding(out))  # type: ignore[arg-type]
+            else:
+                events.extend(self._finding(out))
         return events
 
     def _finding(self, f: Finding) -> list:

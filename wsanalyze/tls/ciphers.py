@@ -74,7 +74,7 @@ class Decryptor:
     overhead = 0
     """Bytes a record adds around its plaintext (used to size lost plaintext)."""
 
-    def open(self, seq: int, header: bytes, body: bytes) -> tuple[int, bytes] | None:
+    def open(self, seq: int, header: bytes, body: bytes | memoryview) -> tuple[int, bytes] | None:
         """(content type, plaintext) of a record, or None when it fails authentication."""
         raise NotImplementedError
 
@@ -89,7 +89,7 @@ class Aead13(Decryptor):
         self.iv = int.from_bytes(iv, "big")
         self.overhead = 5 + 16 + 1
 
-    def open(self, seq: int, header: bytes, body: bytes) -> tuple[int, bytes] | None:
+    def open(self, seq: int, header: bytes, body: bytes | memoryview) -> tuple[int, bytes] | None:
         try:
             inner = self.aead.decrypt((self.iv ^ seq).to_bytes(12, "big"), body, header)
         except InvalidTag:
@@ -114,7 +114,7 @@ class Aead12(Decryptor):
         self.iv = int.from_bytes(iv, "big")
         self.overhead = 5 + 16 + (8 if self.gcm else 0)
 
-    def open(self, seq: int, header: bytes, body: bytes) -> tuple[int, bytes] | None:
+    def open(self, seq: int, header: bytes, body: bytes | memoryview) -> tuple[int, bytes] | None:
         if self.gcm:
             if len(body) < 24:
                 return None
@@ -142,11 +142,11 @@ class Cbc12(Decryptor):
         self.etm = etm
         self.overhead = 5 + 16 + self.mac_len + 1
 
-    def _mac(self, seq: int, header: bytes, data: bytes) -> bytes:
+    def _mac(self, seq: int, header: bytes, data: bytes | memoryview) -> bytes:
         pseudo = seq.to_bytes(8, "big") + header[:3] + len(data).to_bytes(2, "big")
         return hmac.digest(self.mac_key, pseudo + data, self.mac)
 
-    def open(self, seq: int, header: bytes, body: bytes) -> tuple[int, bytes] | None:
+    def open(self, seq: int, header: bytes, body: bytes | memoryview) -> tuple[int, bytes] | None:
         mlen = self.mac_len
         if self.etm:
             if len(body) < 32 + mlen or (len(body) - mlen) % 16:
@@ -171,7 +171,7 @@ class Cbc12(Decryptor):
             return None
         return header[0], content
 
-    def _decrypt(self, data: bytes) -> bytes:
+    def _decrypt(self, data: bytes | memoryview) -> bytes:
         dec = Cipher(self.alg, modes.CBC(data[:16])).decryptor()
         return dec.update(data[16:]) + dec.finalize()
 

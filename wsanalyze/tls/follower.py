@@ -320,7 +320,7 @@ class TlsFollower:
         elif ctype == ALERT:
             pass  # alerts end the connection; TCP tells when
 
-    def _handshake(self, d: int, side: _Dir, data: bytes, rec: Record) -> None:
+    def _handshake(self, d: int, side: _Dir, data: bytes | memoryview, rec: Record) -> None:
         for mtype, body in side.hs.feed(data):
             try:
                 self._message(d, side, mtype, body, rec)

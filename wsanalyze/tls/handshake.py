@@ -191,7 +191,7 @@ class HandshakeBuffer:
         self.buf.clear()
         self.skip = 0
 
-    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
+    def feed(self, data: bytes | memoryview) -> list[tuple[int, bytes]]:
         """(type, body) of the messages completed by ``data``; oversized messages
         come as (type, b"") once their length is known."""
         if self.skip:

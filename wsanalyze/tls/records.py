@@ -30,7 +30,8 @@ class Record(NamedTuple):
     type: int
     version: int
     header: bytes
-    body: bytes
+    body: bytes | memoryview
+    """A memoryview when read straight from a packet's bytes."""
     packet: int
     """The packet that completed the record."""
     ts: float
