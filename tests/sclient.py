@@ -55,11 +55,17 @@ class EchoServer:
     """tests/tls_echo_server.py in a subprocess for a ``with`` block."""
 
     def __init__(self, port: int, cert: Path, key: Path, *, tls: str = "any",
-                 no_ticket: bool = False) -> None:
+                 no_ticket: bool = False, groups: str | None = None) -> None:
         cmd = [sys.executable, str(HERE / "tls_echo_server.py"), str(port), str(cert), str(key),
                "--tls", tls] + (["--no-ticket"] if no_ticket else [])
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
-                                     env=dict(os.environ, PYTHONPATH=str(HERE.parent)))
+        env = dict(os.environ, PYTHONPATH=str(HERE.parent))
+        if groups:
+            # Key exchange groups are only configurable through OpenSSL's configuration.
+            conf = cert.with_name("server-openssl.cnf")
+            conf.write_text("openssl_conf = conf\n[conf]\nssl_conf = ssl\n[ssl]\n"
+                            f"system_default = sys\n[sys]\nGroups = {groups}\n")
+            env["OPENSSL_CONF"] = str(conf)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env)
 
     def __enter__(self) -> EchoServer:
         assert self.proc.stdout is not None

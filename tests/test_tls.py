@@ -29,6 +29,8 @@ CASES = {
     "tls12-cbc-etm": dict(tls="1.2", ciphers="ECDHE-ECDSA-AES128-SHA"),
     "tls12-cbc-no-etm": dict(tls="1.2", ciphers="ECDHE-ECDSA-AES256-SHA384",
                              openssl_options="-EncryptThenMac"),
+    "tls12-rsa-kx": dict(tls="1.2", ciphers="AES128-GCM-SHA256", rsa_key=True),
+    "tls12-rsa-cbc": dict(tls="1.2", ciphers="ECDHE-RSA-AES128-SHA256", rsa_key=True),
 }
 EXPECTED = {
     "tls13-aes256": ("TLS 1.3", "TLS_AES_256_GCM_SHA384"),
@@ -39,6 +41,8 @@ EXPECTED = {
     "tls12-chacha": ("TLS 1.2", "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"),
     "tls12-cbc-etm": ("TLS 1.2", "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA"),
     "tls12-cbc-no-etm": ("TLS 1.2", "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA384"),
+    "tls12-rsa-kx": ("TLS 1.2", "TLS_RSA_WITH_AES_128_GCM_SHA256"),
+    "tls12-rsa-cbc": ("TLS 1.2", "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256"),
 }
 
 _runs: dict[str, TlsRun] = {}

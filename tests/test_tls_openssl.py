@@ -4,6 +4,7 @@ session id), with the key log s_client wrote itself (tests/sclient.py)."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,9 +12,11 @@ import pytest
 import wsanalyze
 from tests.sclient import EchoServer, s_client
 from tests.tlstools import Tcpdump, free_port, make_cert
+from wsanalyze.tls.handshake import HRR_RANDOM
 
 
 def capture(folder: Path, name: str, *, tls: str, no_ticket: bool = False,
+            groups: str | None = None,
             sessions: list[tuple[list[tuple[str, bytes]], list[str]]]
             ) -> tuple[Path, Path, list[list[tuple[str, str, bytes]]]]:
     """Run s_client sessions against one echo server while tcpdump records."""
@@ -21,7 +24,7 @@ def capture(folder: Path, name: str, *, tls: str, no_ticket: bool = False,
     port = free_port()
     keylog, pcap = folder / f"{name}.keys.txt", folder / f"{name}.pcap"
     sent = []
-    with EchoServer(port, cert, key, tls=tls, no_ticket=no_ticket), \
+    with EchoServer(port, cert, key, tls=tls, no_ticket=no_ticket, groups=groups), \
             Tcpdump(pcap, f"tcp port {port}"):
         for steps, args in sessions:
             sent.append(s_client(port, keylog, steps, args))
@@ -107,3 +110,17 @@ def test_tls12_resumption(tmp_path: Path, how: str) -> None:
         assert messages(result, 1) == sent[1]
         assert list(result.violations["rule"]) == []
         assert list(result.connections["decrypted"]) == [True, True]
+
+
+def test_hello_retry_request(tmp_path: Path) -> None:
+    # The client's key share is for X25519, the server takes only P-256: it asks
+    # again (HelloRetryRequest) and the second ClientHello keeps the client random.
+    pcap, keylog, sent = capture(tmp_path, "hrr", tls="1.3", groups="P-256", sessions=[
+        ([("text", b"after a retry")], ["-tls1_3", "-groups", "X25519:P-256"])])
+    hrr = subprocess.run(
+        ["tshark", "-r", str(pcap), "-Y", "tls.handshake.type == 2", "-T", "fields",
+         "-e", "tls.handshake.random"], capture_output=True, text=True, check=True).stdout
+    assert HRR_RANDOM.hex() in hrr.replace(":", "")  # it really was a retry
+    result = wsanalyze.analyze(pcap, tls_keylog=keylog)
+    assert messages(result, 0) == sent[0]
+    assert list(result.violations["rule"]) == []

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 HERE = Path(__file__).resolve().parent
@@ -26,9 +26,12 @@ ROOT = HERE.parent
 PYTHON = sys.executable
 
 
-def make_cert(folder: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 / localhost: (cert.pem, key.pem)."""
-    key = ec.generate_private_key(ec.SECP256R1())
+def make_cert(folder: Path, *, rsa_key: bool = False) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 / localhost: (cert.pem, key.pem);
+    ECDSA P-256, or RSA 2048 (for the TLS 1.2 RSA key exchange)."""
+    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey = (
+        rsa.generate_private_key(65537, 2048) if rsa_key
+        else ec.generate_private_key(ec.SECP256R1()))
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = datetime.datetime.now(datetime.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
@@ -108,10 +111,10 @@ class TlsRun:
 
 def run_python_peers(folder: Path, *, tls: str = "1.3", ciphers: str | None = None,
                      ciphersuites: str | None = None, openssl_options: str | None = None,
-                     alpn: str | None = None,
+                     alpn: str | None = None, rsa_key: bool = False,
                      name: str = "wss") -> TlsRun:
     """python-websockets over TLS on loopback, captured; returns pcap, key log, truth."""
-    cert, key = make_cert(folder)
+    cert, key = make_cert(folder, rsa_key=rsa_key)
     port = free_port()
     pcap, keylog, truth = (folder / f"{name}.pcap", folder / f"{name}.keys.txt",
                            folder / f"{name}.truth.jsonl")
