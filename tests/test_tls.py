@@ -305,3 +305,12 @@ def test_jobs_decrypt_too(folder: Path) -> None:
     assert data_messages(two) == truth(run)
     for table in ("connections", "messages", "frames", "violations"):
         pd.testing.assert_frame_equal(getattr(one, table), getattr(two, table))
+
+
+def test_sslkeylogfile_is_not_read_implicitly(folder: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    run = peers(folder, "tls13-aes256")
+    monkeypatch.setenv("SSLKEYLOGFILE", str(run.keylog))
+    result = wsanalyze.analyze(run.pcap)
+    assert result.messages.empty
+    assert list(result.violations["rule"]) == ["capture.tls-no-key"]

@@ -24,7 +24,7 @@ _OTHER_LABELS = frozenset((
     "CLIENT_EARLY_TRAFFIC_SECRET", "EARLY_EXPORTER_SECRET", "EXPORTER_SECRET",
     "EARLY_EXPORTER_MASTER_SECRET", "RSA", "EXPORTER_MASTER_SECRET",
 ))
-_MAX_PROBLEMS = 5
+_MAX_PROBLEMS = 3
 MAX_FILE = 256 << 20
 """A key log larger than this is refused (it would be held in memory)."""
 
