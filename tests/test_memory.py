@@ -107,7 +107,7 @@ def _check_schema(table: str, df: pd.DataFrame) -> None:
         elif kind == "float64":
             assert col.dtype == "float64", (table, name)
         elif kind == "bool":
-            assert col.dtype == bool, (table, name)
+            assert str(col.dtype) == ("boolean" if nulls else "bool"), (table, name)
         else:
             assert col.dtype == object, (table, name)
             want = {"binary": bytes, "list<string>": list}.get(kind, str)

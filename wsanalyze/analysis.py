@@ -211,6 +211,8 @@ def analyze(path: str | os.PathLike[str], *, payloads: PayloadMode = "full",
                 col = pd.Series(values, dtype=kind if kind in _NUMPY_KINDS else object)
             elif kind == "int64" and None in values:
                 col = pd.Series(values, dtype="Int64")
+            elif kind == "bool" and None in values:
+                col = pd.Series(values, dtype="boolean")  # nullable, like Int64
             elif kind in ("string", "list<string>", "binary"):
                 # Keep None (not NaN) for missing values, like the rest.
                 col = pd.Series(values, dtype=object)
