@@ -176,6 +176,22 @@ class TlsFollower:
             if end > n or not plausible_header(data, pos, side.reader.limit):
                 break  # an incomplete record, or not a header: the reader decides
             side.last_end = offset + end
+            dec = side.dec
+            if dec is not None and data[pos] == APPLICATION_DATA and not side.trial \
+                    and not side.bad and not self.blind and not self.info.http2:
+                # The hot path: application data under the current key.
+                opened = dec.open(side.seq, data[pos:pos + 5], view[pos + 5:end])
+                if opened is not None and opened[0] == APPLICATION_DATA:
+                    side.seq += 1
+                    plain = opened[1]
+                    if plain:
+                        self.info.decrypted = True
+                        self._out.append(Plain(d, ts, packet, side.plain_off, plain))
+                        side.plain_off += len(plain)
+                    pos = end
+                    continue
+                # A handshake or alert inside, or a failure: the general path (which
+                # opens the record again) handles it.
             self._record(d, side, Record(data[pos], (data[pos + 1] << 8) | data[pos + 2],
                                          data[pos:pos + 5], view[pos + 5:end], packet, ts,
                                          offset + pos, False))
