@@ -7,7 +7,6 @@ with the same key log is the second opinion."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pytest
 
 import wsanalyze
 from tests import pcaptools
-from tests.tlstools import TlsRun, run_python_peers
+from tests.tlstools import TlsRun, run_python_peers, tshark_frames
 from wsanalyze.cli import main
 
 CASES = {
@@ -97,21 +96,6 @@ def test_messages_are_what_the_peers_sent(folder: Path, name: str) -> None:
     assert conn["path"] == "/tls-test" and conn["origin"] == "https://test.example"
     assert conn["end"] == "close-handshake" and conn["close_code"] == 1000
     assert rules(result) == []
-
-
-def tshark_frames(run: TlsRun, keylog: Path) -> list[tuple[int, int, int]]:
-    out = subprocess.run(
-        [shutil.which("tshark") or "tshark", "-r", str(run.pcap), "-o",
-         f"tls.keylog_file:{keylog}", "-d", f"tcp.port=={run.port},tls", "-Y", "websocket",
-         "-T", "fields", "-e", "frame.number", "-e", "websocket.opcode",
-         "-e", "websocket.payload_length", "-E", "occurrence=a"],
-        capture_output=True, text=True, check=True).stdout
-    rows = []
-    for line in out.splitlines():
-        number, opcodes, lengths = line.split("\t")
-        for op, length in zip(opcodes.split(","), lengths.split(","), strict=True):
-            rows.append((int(number), int(op), int(length)))
-    return rows
 
 
 @pytest.mark.parametrize("name", ["tls13-aes128", "tls12-chacha", "tls12-cbc-etm"])

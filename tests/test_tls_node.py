@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import wsanalyze
-from tests.tlstools import run_node_peers
+from tests.tlstools import run_node_peers, tshark_frames
 
 
 @pytest.mark.parametrize("ciphers,cipher", [
@@ -29,3 +29,8 @@ def test_node_ws_over_https(tmp_path: Path, ciphers: str | None, cipher: str) ->
         "tls_version": "TLS 1.3", "tls_cipher": cipher, "sni": "localhost", "path": "/node",
         "deflate": True, "close_code": 1000, "close_reason": "node done"}
     assert list(result.violations["rule"]) == []
+    # tshark with the same key log sees the same frames (7-bit length field).
+    frames = [(r.packet, r.opcode, min(r.payload_length, 126 if r.payload_length < 65536
+                                       else 127)) for r in result.frames.itertuples()]
+    theirs = tshark_frames(run, run.keylog)
+    assert [f[1:] for f in frames] == [t[1:] for t in theirs] and len(theirs) == 8

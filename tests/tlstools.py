@@ -7,6 +7,7 @@ import datetime
 import ipaddress
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -164,3 +165,18 @@ def run_node_peers(folder: Path, *, ciphers: str | None = None, name: str = "nod
         subprocess.run(cmd, check=True, timeout=120, cwd=node_dir)
     rows = [json.loads(line) for line in truth.read_text().splitlines()]
     return TlsRun(pcap, keylog, rows, port)
+
+
+def tshark_frames(run: TlsRun, keylog: Path) -> list[tuple[int, int, int]]:
+    out = subprocess.run(
+        [shutil.which("tshark") or "tshark", "-r", str(run.pcap), "-o",
+         f"tls.keylog_file:{keylog}", "-d", f"tcp.port=={run.port},tls", "-Y", "websocket",
+         "-T", "fields", "-e", "frame.number", "-e", "websocket.opcode",
+         "-e", "websocket.payload_length", "-E", "occurrence=a"],
+        capture_output=True, text=True, check=True).stdout
+    rows = []
+    for line in out.splitlines():
+        number, opcodes, lengths = line.split("\t")
+        for op, length in zip(opcodes.split(","), lengths.split(","), strict=True):
+            rows.append((int(number), int(op), int(length)))
+    return rows
