@@ -25,7 +25,7 @@ demo: $(VENV)/.installed
 test: lint
 	$(BIN)/python -m pytest -n 2 -q
 
-# mypy: --strict on sources/, tcp/, websocket/, tracker, sequencer (pyproject.toml).
+# mypy: --strict on sources/, tcp/, websocket/, tls/, tracker, sequencer (pyproject.toml).
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check wsanalyze tests tools benchmarks notebooks fuzz
 	$(BIN)/mypy

@@ -24,6 +24,7 @@ import atheris
 
 with atheris.instrument_imports(include=["wsanalyze"]):
     from wsanalyze.sources.capture import CaptureReader
+    from wsanalyze.sources.pcapng import SECRETS_LINKTYPE
     from wsanalyze.sources.records import CaptureError
     from wsanalyze.tcp.packet import PacketParser
     from wsanalyze.tcp.segment import TcpSegment
@@ -66,6 +67,8 @@ def check_file(path: str) -> int:
     count = 0
     with reader:
         for pkt in reader:
+            if pkt.linktype == SECRETS_LINKTYPE:
+                continue  # a Decryption Secrets Block: not a packet
             count += 1
             assert pkt.number == count, (pkt.number, count)
             assert isinstance(pkt.data, bytes) and pkt.orig_len >= 0, pkt

@@ -2,7 +2,7 @@
 
     python -m fuzz.run HARNESS [--time SECONDS] [--seed N] [--workdir DIR] [--jobs N]
 
-HARNESS is ``capture``, ``reassembly``, ``decoder`` or ``all``.  The seed
+HARNESS is ``capture``, ``reassembly``, ``decoder``, ``tls`` or ``all``.  The seed
 corpora are built afresh (``fuzz.seeds``) under the work directory (a
 temporary one by default); new inputs go to ``WORKDIR/corpus/HARNESS`` and
 findings (crash-*, timeout-*, oom-* files) to ``WORKDIR/artifacts/HARNESS/``,
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-HARNESSES = ("capture", "reassembly", "decoder")
+HARNESSES = ("capture", "reassembly", "decoder", "tls")
 TIMEOUT_PER_INPUT = 10
 """Seconds one input may take before libFuzzer reports a timeout (a hang)."""
 RSS_LIMIT_MB = 2048

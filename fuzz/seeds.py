@@ -48,11 +48,12 @@ from fuzz.grammar import (
     write_decoder,
     write_reassembly,
 )
+from fuzz.tls_grammar import TlsOp, read_tls, write_tls
 from tests import pcaptools as pt
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
-HARNESSES = ("capture", "reassembly", "decoder")
+HARNESSES = ("capture", "reassembly", "decoder", "tls")
 
 MASK = b"\x37\xfa\x21\x3d"
 PMD = "permessage-deflate"
@@ -345,6 +346,44 @@ def decoder_seeds() -> Iterator[tuple[str, DecoderCase]]:
     yield from crafted_decoder()
 
 
+def tls_seeds() -> Iterator[tuple[str, list[TlsOp]]]:
+    """The synthetic TLS 1.3 session whose secrets the tls harness knows: whole,
+    cut into small chunks, with a gap, a KeyUpdate, padding, a tampered record."""
+    import random as _random
+
+    from tests.tlssynth import Tls13Session
+
+    def session(tamper: bool = False) -> tuple[list[bytes], list[bytes]]:
+        s = Tls13Session(_random.Random(0))
+        c = [s.client_hello()]
+        sv = [s.server_flight(alpn="http/1.1")]
+        c.append(s.client_finished() + s.app(True, b"GET / HTTP/1.1\r\n\r\n"))
+        sv.append(s.app(False, b"x" * 20000, padding=7))
+        sv.append(s.key_update(False) + s.app(False, b"after update"))
+        bad = bytearray(s.app(True, b"tampered"))
+        if tamper:
+            bad[-1] ^= 1
+        c.append(bytes(bad))
+        return c, sv
+
+    c, sv = session()
+    whole = [TlsOp(0, 0, c[0]), TlsOp(0, 1, sv[0]), TlsOp(0, 0, c[1]), TlsOp(0, 1, sv[1]),
+             TlsOp(0, 1, sv[2]), TlsOp(0, 0, c[2]), TlsOp(2, 0)]
+    yield "tls-whole", whole
+    small = []
+    for op in whole:
+        if op.kind == 0:
+            small += [TlsOp(0, op.direction, op.data[i:i + 700])
+                      for i in range(0, len(op.data), 700)]
+    yield "tls-chunks", [*small[:60], TlsOp(2, 0)]
+    yield "tls-gap", [*whole[:3], TlsOp(0, 1, sv[1][:3000]), TlsOp(1, 1, length=4000),
+                      TlsOp(0, 1, sv[1][7000:] + sv[2]), TlsOp(2, 0)]
+    c, sv = session(tamper=True)
+    yield "tls-tampered", [TlsOp(0, 0, c[0]), TlsOp(0, 1, sv[0]), TlsOp(0, 0, c[1]),
+                           TlsOp(0, 0, c[2]), TlsOp(2, 0)]
+    yield "tls-garbage", [TlsOp(0, 0, c[0]), TlsOp(0, 1, b"\x17\x03\x03\xff\xff" + bytes(300))]
+
+
 # -------------------------------------------------------------------- build
 
 def _store(directory: Path, name: str, data: bytes) -> None:
@@ -373,6 +412,11 @@ def build(outdir: Path) -> dict[str, Path]:
         if read_decoder(atheris.FuzzedDataProvider(data)) != dcase:
             raise AssertionError(f"decoder seed {name} does not read back as written")
         _store(dirs["decoder"], name, data)
+    for name, ops in tls_seeds():
+        data = write_tls(ops)
+        if read_tls(atheris.FuzzedDataProvider(data)) != ops:
+            raise AssertionError(f"tls seed {name} does not read back as written")
+        _store(dirs["tls"], name, data)
     return dirs
 
 

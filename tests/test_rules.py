@@ -76,6 +76,12 @@ EXCLUDED: dict[str, str] = {
     # A pcap holds 32-bit seconds (at most year 2106); out-of-calendar times need a
     # pcapng if_tsoffset, which tests/test_timestamps.py crafts and checks row by row.
     "capture.bad-timestamp": "asserted in tests/test_timestamps.py",
+    # TLS rows need real TLS traffic: tests/test_tls.py and tests/test_tls_hostile.py.
+    "capture.tls-no-key": "tests/test_tls.py (missing, half key log)",
+    "capture.tls-bad-key": "tests/test_tls.py (wrong key)",
+    "capture.tls-http2": "tests/test_tls.py (ALPN h2)",
+    "capture.tls-invalid": "tests/test_tls_hostile.py",
+    "capture.tls-renegotiation": "tests/test_tls_openssl.py",
 }
 
 # ============================================================================================

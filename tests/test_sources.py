@@ -42,6 +42,7 @@ from wsanalyze.sources.capture import (
     RawPacket,
     open_capture,
 )
+from wsanalyze.sources.pcapng import SECRETS_LINKTYPE
 
 
 def _frame(i: int, size: int = 0) -> bytes:
@@ -513,6 +514,10 @@ def test_pcapng_skips_other_blocks_and_numbers_non_packet_records(tmp_path: Path
         + epb(0, 4_000_000, b"p5")
     )
     packets, reader = _read(_write(tmp_path, data))
+    # The Decryption Secrets Block comes through for TLS (not numbered as a packet).
+    secrets = [p for p in packets if p.linktype == SECRETS_LINKTYPE]
+    assert [(p.number, p.data[8:12]) for p in secrets] == [(0, b"keys")]
+    packets = [p for p in packets if p.linktype != SECRETS_LINKTYPE]
     assert [(p.number, p.linktype) for p in packets] == [
         (1, 1), (2, NON_PACKET_LINKTYPE), (3, 1), (4, NON_PACKET_LINKTYPE), (5, 1)
     ]

@@ -16,6 +16,7 @@ from wsanalyze.output.schema import COLUMNS, dataframe_columns
 from wsanalyze.parallel import ParallelRun
 from wsanalyze.pipeline import TABLES, Analyzer, Options, Record, run
 from wsanalyze.sources.capture import CaptureReader, open_capture
+from wsanalyze.tls.keylog import as_keylog
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -111,7 +112,7 @@ def table_names(tables: Iterable[str] | str) -> frozenset[str]:
 def iter_records(path: str | os.PathLike[str], *, tables: Iterable[str] | str = TABLES,
                  limits: DecoderLimits | None = None, jobs: int = 1,
                  max_buffered: int = 8 << 20,
-                 max_connections: int = 100_000) -> Iterator[Record]:
+                 max_connections: int = 100_000, tls_keylog: Any = None) -> Iterator[Record]:
     """Stream ``(table, row)`` records of a capture without building tables.
 
     ``table`` is ``"connection"``, ``"message"``, ``"frame"`` or ``"violation"``;
@@ -122,10 +123,13 @@ def iter_records(path: str | os.PathLike[str], *, tables: Iterable[str] | str = 
     Messages come as they complete; a connection's row when it ends.  ``limits``,
     ``max_buffered`` (out-of-order bytes per TCP direction) and ``max_connections``
     bound resources (README, Limits); ``jobs`` > 1 decodes in that many processes.
+    ``tls_keylog`` (a path, several paths or a ``KeyLog``) decrypts ``wss://``.
     """
-    # Checked here, not at the first next(): a typo fails where it is written.
+    # Checked here, not at the first next(): a typo fails where it is written (the
+    # key log files too).
     options = Options(tables=table_names(tables), limits=limits or DecoderLimits(),
-                      max_buffered=max_buffered, max_connections=max_connections)
+                      max_buffered=max_buffered, max_connections=max_connections,
+                      tls_keylog=as_keylog(tls_keylog))
     return _records(path, options, jobs)
 
 
@@ -138,7 +142,7 @@ def analyze(path: str | os.PathLike[str], *, payloads: PayloadMode = "full",
             preview_bytes: int = 64, limits: DecoderLimits | None = None,
             jobs: int = 1, max_buffered: int = 8 << 20,
             max_connections: int = 100_000,
-            tables: Iterable[str] | str = TABLES) -> AnalysisResult:
+            tables: Iterable[str] | str = TABLES, tls_keylog: Any = None) -> AnalysisResult:
     """Decode a capture into DataFrames (``connections``, ``messages``, ``frames``,
     ``violations``) whose dtypes are fixed by the schema (README, "DataFrame types"):
     timestamps ``datetime64[ns, UTC]``, durations ``timedelta64[ns]``, closed
@@ -146,6 +150,8 @@ def analyze(path: str | os.PathLike[str], *, payloads: PayloadMode = "full",
 
     ``tables`` limits decoding to some tables (the others are empty, with the same
     dtypes); unknown names raise ValueError.
+    ``tls_keylog`` (a path, several paths or a ``KeyLog``) decrypts ``wss://``
+    (pcapng Decryption Secrets Blocks are used without it).
     ``payloads`` controls memory: ``"full"`` keeps every payload (a capture's
     decoded payloads live in memory), ``"preview"`` keeps the first
     ``preview_bytes`` of each (``truncated`` tells which were cut), ``"none"``
@@ -164,8 +170,8 @@ def analyze(path: str | os.PathLike[str], *, payloads: PayloadMode = "full",
     columns: dict[str, list[list[Any]]] = {t: [[] for _ in names[t]] for t in TABLES}
     getters = {t: itemgetter(*names[t]) for t in TABLES}
     run = CaptureRun(path, Options(tables=wanted, limits=limits or DecoderLimits(),
-                                   max_buffered=max_buffered,
-                                   max_connections=max_connections), jobs)
+                                   max_buffered=max_buffered, max_connections=max_connections,
+                                   tls_keylog=as_keylog(tls_keylog)), jobs)
     keep = preview_bytes if payloads == "preview" else 0
     for table, row in run:
         if table == "message" and payloads != "full" and len(row["payload"]) > keep:

@@ -240,6 +240,7 @@ def _live(args: argparse.Namespace) -> int:
     if problem:
         args.parser.error(problem)
     try:
+        options = cli_args.options(args, frozenset((table,)))
         capture = LiveCapture(args.interface, bpf_filter=args.filter, count=args.count,
                               duration=args.duration)
     except CaptureError as exc:
@@ -247,7 +248,7 @@ def _live(args: argparse.Namespace) -> int:
         return 1
     stream = open_output(args.output)
     writer = make_writer(args.format, table, stream, None, args.max_payload)
-    analyzer = Analyzer(cli_args.options(args, frozenset((table,))))
+    analyzer = Analyzer(options)
     record_filter.capture_start = lambda: analyzer.first_ts
     record_filter.stream_of = analyzer.streams
 

@@ -3,7 +3,7 @@
 Commands in their own modules build their parsers from these helpers so the
 options mean the same everywhere: ``CAPTURE`` or ``-r FILE``, ``-F/--format``,
 ``-o FILE`` (format from its extension), ``-t``/``-u`` time display, ``-j``,
-``-q`` and the resource limits.
+``-q``, ``--tls-keylog`` and the resource limits.
 """
 
 from __future__ import annotations
@@ -107,9 +107,17 @@ def resolve_format(p: argparse.ArgumentParser, args: argparse.Namespace) -> None
                 f"({', '.join(EXTENSIONS)}) or --format")
 
 
+def add_tls_keylog(p: argparse.ArgumentParser) -> None:
+    """``--tls-keylog FILE`` (repeatable): NSS key logs to decrypt ``wss://`` with."""
+    p.add_argument("--tls-keylog", action="append", default=[], metavar="FILE",
+                   help="NSS key log (SSLKEYLOGFILE) to decrypt wss:// with; may be repeated "
+                        "(pcapng Decryption Secrets Blocks are used without it)")
+
+
 def add_common(p: argparse.ArgumentParser, *, with_jobs: bool = True) -> None:
     p.add_argument("-q", "--quiet", action="store_true",
                    help="no progress line on standard error")
+    add_tls_keylog(p)
     if with_jobs:
         p.add_argument("-j", "--jobs", type=jobs, default=1, metavar="N",
                        help="decode in N processes, connections split by flow (same "
@@ -135,11 +143,16 @@ def add_common(p: argparse.ArgumentParser, *, with_jobs: bool = True) -> None:
 
 
 def options(args: argparse.Namespace, tables: frozenset[str]) -> Any:
-    """The pipeline :class:`~wsanalyze.pipeline.Options` for parsed ``args``."""
+    """The pipeline :class:`~wsanalyze.pipeline.Options` for parsed ``args``.
+
+    Reads the ``--tls-keylog`` files: raises :class:`~wsanalyze.tls.keylog.KeyLogError`
+    (a :class:`~wsanalyze.sources.records.CaptureError`) when one cannot be read."""
     from wsanalyze.pipeline import Options
+    from wsanalyze.tls.keylog import load_keylogs
     from wsanalyze.websocket.decoder import DecoderLimits
 
     limits = DecoderLimits(max_payload=args.limit_message, max_inflate=args.limit_inflate,
                            max_http_head=args.limit_http_head)
     return Options(limits=limits, tables=tables, max_buffered=args.limit_buffer,
-                   max_connections=args.limit_connections)
+                   max_connections=args.limit_connections,
+                   tls_keylog=load_keylogs(args.tls_keylog) if args.tls_keylog else None)

@@ -8,8 +8,12 @@ in the decoder.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from wsanalyze.websocket.http1 import MAX_HEAD
+
+if TYPE_CHECKING:
+    from wsanalyze.tls.keylog import KeyLog
 
 TABLES = ("connection", "message", "frame", "violation")
 """The tables of OUTPUTS.md."""
@@ -39,3 +43,5 @@ class Options:
     max_buffered: int = 8 << 20
     """Out-of-order bytes buffered per TCP direction."""
     max_connections: int = 100_000
+    tls_keylog: KeyLog | None = None
+    """Secrets for TLS connections (``--tls-keylog``); pcapng blocks add more."""

@@ -32,6 +32,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     from wsanalyze.filters import add_filter_arguments
 
     cli_args.add_capture(p)
+    cli_args.add_tls_keylog(p)
     p.add_argument("-o", "--output", "--output-dir", dest="output_dir", metavar="DIR",
                    required=True, help="folder for the images (created if missing)")
     p.add_argument("-F", "--format", dest="image_format", choices=("png", "svg"),
@@ -108,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     progress = Progress(not args.quiet)
     progress.message(f"reading {args.capture}…")
     try:
-        result = analyze(args.capture)
+        result = analyze(args.capture, tls_keylog=args.tls_keylog or None)
     except CaptureError as exc:
         progress.done()
         _error(str(exc))

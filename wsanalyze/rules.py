@@ -74,6 +74,11 @@ CAPTURE_UNDECODABLE = 'capture.undecodable'
 CAPTURE_LIMIT = 'capture.limit'
 CAPTURE_OVERLAP_CONFLICT = 'capture.overlap-conflict'
 CAPTURE_BAD_TIMESTAMP = 'capture.bad-timestamp'
+CAPTURE_TLS_NO_KEY = 'capture.tls-no-key'
+CAPTURE_TLS_BAD_KEY = 'capture.tls-bad-key'
+CAPTURE_TLS_INVALID = 'capture.tls-invalid'
+CAPTURE_TLS_RENEGOTIATION = 'capture.tls-renegotiation'
+CAPTURE_TLS_HTTP2 = 'capture.tls-http2'
 
 _RULES: tuple[Rule, ...] = (
     # Handshake, RFC 6455 §4
@@ -210,6 +215,24 @@ _RULES: tuple[Rule, ...] = (
     _r("capture.bad-timestamp", INFO, "pcapng if_tsresol/if_tsoffset",
        "A packet's timestamp lies outside the calendar (before 1677 or after 2262).",
        "Its time is shown as the raw epoch number; durations around it are meaningless."),
+    # TLS (wss://), decrypted with key logs
+    _r("capture.tls-no-key", INFO, "RFC 8446 §7; NSS key log",
+       "A TLS connection is decrypted only with its secrets from a key log (or a pcapng "
+       "Decryption Secrets Block); none were found for this client random.",
+       "Nothing inside this connection is decoded; pass the key log with --tls-keylog."),
+    _r("capture.tls-bad-key", INFO, "RFC 8446 §5.2; RFC 5246 §6.2.3",
+       "Records must authenticate under the logged key; this one did not.",
+       "The key log is wrong or stale for this connection; nothing more of that "
+       "direction is decoded."),
+    _r("capture.tls-invalid", INFO, "RFC 8446 §5.1; RFC 5246 §6.2",
+       "TLS records and handshake messages must be well formed and within size limits.",
+       "Bytes were skipped until the next record that authenticates."),
+    _r("capture.tls-renegotiation", INFO, "RFC 5246 §7.4.1; RFC 5746",
+       "A TLS 1.2 connection renegotiated: a new handshake with new keys.",
+       "The new keys need the new client random's line in the key log."),
+    _r("capture.tls-http2", INFO, "RFC 7301; RFC 8441",
+       "The TLS connection negotiated HTTP/2 by ALPN; WebSocket over HTTP/2 is not decoded.",
+       "No messages are reported for this connection."),
 )
 
 RULES: dict[str, Rule] = {rule.id: rule for rule in _RULES}

@@ -10,7 +10,7 @@ undecided (it may yet turn out to carry WebSocket), within a bound.
 from __future__ import annotations
 
 from collections import Counter, deque
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from wsanalyze.rules import ERROR, RULES
 from wsanalyze.tcp.events import ConnectionEnded, ConnectionStarted, Endpoint
@@ -31,6 +31,9 @@ from wsanalyze.websocket.events import (
     ViolationEvent,
     WebSocketDetected,
 )
+
+if TYPE_CHECKING:
+    from wsanalyze.tls.follower import TlsInfo
 
 Row = dict[str, Any]
 """A row of one of the tables of OUTPUTS.md (``output/schema.py`` COLUMNS)."""
@@ -84,7 +87,7 @@ def format_endpoint(ep: Endpoint) -> str:
 
 class _Conn:
     __slots__ = ("client", "dropped", "ended", "held", "id", "info", "initiator", "responder",
-                 "server", "state", "tcp_stream", "ts_end", "ts_start", "violations")
+                 "server", "state", "tcp_stream", "tls", "ts_end", "ts_start", "violations")
 
     def __init__(self, ev: ConnectionStarted, tcp_stream: int = -1) -> None:
         self.tcp_stream = tcp_stream
@@ -94,6 +97,8 @@ class _Conn:
         self.ts_end = ev.ts
         self.state = ConnState(False, False, False, None)
         self.info: ConnectionInfo | None = None
+        self.tls: TlsInfo | None = None
+        """The TLS facts of a ``wss://`` connection, from its :class:`Ended` item."""
         self.id: int | None = None
         self.held: list[Held] = []
         self.client = ""
@@ -138,6 +143,7 @@ class Sequencer:
                 conn.ended = item.event
                 conn.info = item.info
                 conn.ts_end = item.ts_end
+                conn.tls = item.tls
                 self._emit(conn, _END)
                 self._advance()
         out = self._out
@@ -333,4 +339,16 @@ def connection_record(conn: _Conn) -> dict[str, Any]:
         "deflate_server_max_window_bits": params.server_max_window_bits if params else None,
         "deflate_client_no_context_takeover": bool(params and params.client_no_context_takeover),
         "deflate_server_no_context_takeover": bool(params and params.server_no_context_takeover),
+        **_tls_columns(conn.tls),
     }
+
+
+def _tls_columns(tls: TlsInfo | None) -> dict[str, Any]:
+    if tls is None:
+        return _NO_TLS
+    return {"tls_version": tls.version, "tls_cipher": tls.cipher, "sni": tls.sni,
+            "alpn": tls.alpn, "decrypted": tls.decrypted}
+
+
+_NO_TLS: dict[str, Any] = {"tls_version": None, "tls_cipher": None, "sni": None, "alpn": None,
+                           "decrypted": None}

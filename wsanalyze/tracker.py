@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 from wsanalyze import rules as R
 from wsanalyze.config import TABLES, Options
-from wsanalyze.sources.records import RawPacket
+from wsanalyze.sources.records import SECRETS_LINKTYPE, RawPacket
 from wsanalyze.tcp.events import (
     ConnectionEnded,
     ConnectionStarted,
@@ -29,6 +29,9 @@ from wsanalyze.tcp.reassembly import TcpReassembler
 from wsanalyze.tcp.segment import TcpSegment
 from wsanalyze.tcp.streams import StreamNumbers
 from wsanalyze.timestamps import TS_MAX, TS_MIN, raw_epoch
+from wsanalyze.tls.bridge import TlsBridge, starts_tls
+from wsanalyze.tls.follower import TlsInfo
+from wsanalyze.tls.session import TlsKeys
 from wsanalyze.websocket.decoder import ConnectionDecoder, ConnectionInfo
 from wsanalyze.websocket.events import DecoderEvent
 
@@ -92,6 +95,8 @@ class Ended(NamedTuple):
     event: ConnectionEnded
     info: ConnectionInfo
     ts_end: float
+    tls: TlsInfo | None = None
+    """The TLS facts of a ``wss://`` connection (version, cipher, SNI, ALPN, decrypted)."""
 
 
 Item = Started | Decoded | Ended
@@ -105,12 +110,17 @@ def shard_of(seg: TcpSegment, jobs: int) -> int:
 
 
 class _Conn:
-    __slots__ = ("decoder", "key", "ts_end")
+    __slots__ = ("decoder", "fresh", "key", "stream", "tls", "ts_end")
 
     def __init__(self, key: int, decoder: ConnectionDecoder, ts: float) -> None:
         self.key = key
         self.decoder = decoder
         self.ts_end = ts
+        self.fresh = True
+        """No bytes seen yet: the first ones tell whether this is TLS."""
+        self.tls: TlsBridge | None = None
+        self.stream: ConnectionDecoder | TlsBridge = decoder
+        """Where stream events go: the decoder, or the TLS bridge in front of it."""
 
 
 class Tracker:
@@ -131,6 +141,7 @@ class Tracker:
         self.streams = StreamNumbers()
         self._stream = -1
         """tcp.stream of the packet being fed (a connection starts on one of its packets)."""
+        self.tls_keys = TlsKeys(self.options.tls_keylog)
         self.packets = 0
         self.first_ts: float | None = None
         self.last_ts: float | None = None
@@ -140,6 +151,9 @@ class Tracker:
         self._pending_bad_ts: tuple[RawPacket, TcpSegment] | None = None
 
     def feed(self, pkt: RawPacket) -> list[Item]:
+        if pkt.linktype == SECRETS_LINKTYPE:
+            self.tls_keys.add_block(pkt.data)
+            return []
         self.packets += 1
         if self.first_ts is None:
             self.first_ts = pkt.ts
@@ -170,11 +184,15 @@ class Tracker:
         return out
 
     def notes(self) -> list[str]:
-        """Capture-level remarks (skipped packets, impossible times) for the user."""
+        """Capture-level remarks (skipped packets, impossible times, key log
+        problems) for the user."""
         notes = self.parser.notes()
         if self._bad_ts_packet is not None:
             notes.append(f"packet {self._bad_ts_packet} has a timestamp outside the calendar "
                          f"({raw_epoch(self._bad_ts)}); such times are shown as epoch numbers")
+        keylog = self.tls_keys.log.summary()
+        if keylog:
+            notes.append(keylog)
         return notes
 
     def _bad_timestamp(self, pkt: RawPacket, seg: TcpSegment | None) -> None:
@@ -198,17 +216,18 @@ class Tracker:
         text = (f"packet {pkt.number} has a timestamp outside the calendar "
                 f"({raw_epoch(pkt.ts)}); its time is shown as an epoch number")
         row = TcpViolation(R.CAPTURE_BAD_TIMESTAMP, pkt.ts, pkt.number, None, text)
-        self._out.append(Decoded(conn.key, _state(conn.decoder), [row]))
+        self._out.append(Decoded(conn.key, _state(conn), [row]))
 
     def _tcp_event(self, ev: TcpEvent) -> None:
         if type(ev) is StreamData:
             conn = self._conns.get(ev.conn)
             if conn is not None:
                 conn.ts_end = ev.ts
-                dec = conn.decoder
-                events = dec.data(ev.ts, ev.packet, ev.direction, ev.offset, ev.data)
+                if conn.fresh:
+                    self._first_bytes(conn, ev)
+                events = conn.stream.data(ev.ts, ev.packet, ev.direction, ev.offset, ev.data)
                 if events:
-                    self._out.append(Decoded(conn.key, _state(dec), list(events)))
+                    self._out.append(Decoded(conn.key, _state(conn), list(events)))
         elif type(ev) is ConnectionStarted:
             dec = ConnectionDecoder(syn_seen=ev.syn_seen, limits=self.options.limits,
                                     frames=self._frames, messages=self._messages)
@@ -224,19 +243,18 @@ class Tracker:
                     f" stream (TCP stream offsets {ev.offset}–{end}) "
                     f"{_GAP_WHAT.get(ev.reason, 'were not captured')}; packet {ev.packet} "
                     f"{'follows the gap' if ev.reason == 'lost' else 'is affected'}")
-                dec = conn.decoder
-                events = dec.gap(ev.ts, ev.packet, ev.direction, ev.offset, ev.length,
-                                 ev.reason)
-                self._out.append(Decoded(conn.key, _state(dec), [row, *events]))
+                events = conn.stream.gap(ev.ts, ev.packet, ev.direction, ev.offset,
+                                         ev.length, ev.reason)
+                self._out.append(Decoded(conn.key, _state(conn), [row, *events]))
         elif type(ev) is ConnectionEnded:
             conn = self._conns.pop(ev.conn, None)
             if conn is not None:
-                dec = conn.decoder
-                events = dec.end(ev.ts, ev.packet, ev.how)
+                events = conn.stream.end(ev.ts, ev.packet, ev.how)
                 if events:
-                    self._out.append(Decoded(conn.key, _state(dec), list(events)))
-                self._out.append(Ended(conn.key, _state(dec), ev, dec.info,
-                                       max(conn.ts_end, ev.ts)))
+                    self._out.append(Decoded(conn.key, _state(conn), list(events)))
+                self._out.append(Ended(conn.key, _state(conn), ev, conn.decoder.info,
+                                       max(conn.ts_end, ev.ts),
+                                       conn.tls.info if conn.tls is not None else None))
         elif type(ev) is TcpNote:
             conn = self._conns.get(ev.conn)
             if conn is not None:
@@ -245,9 +263,20 @@ class Tracker:
                 row = TcpViolation(ev.rule, ev.ts, ev.packet, ev.direction,
                                    ev.message if ev.direction is None else "",
                                    "" if ev.direction is None else f" stream: {ev.message}")
-                self._out.append(Decoded(conn.key, _state(conn.decoder), [row]))
+                self._out.append(Decoded(conn.key, _state(conn), [row]))
+
+    def _first_bytes(self, conn: _Conn, ev: StreamData) -> None:
+        conn.fresh = False
+        tls = starts_tls(ev.data, ev.offset)
+        if tls is not False:
+            conn.tls = TlsBridge(conn.decoder, self.tls_keys, ev.direction,
+                                 handshake_seen=bool(tls))
+            conn.stream = conn.tls
 
 
-def _state(dec: ConnectionDecoder) -> ConnState:
+def _state(conn: _Conn) -> ConnState:
+    if conn.tls is not None:
+        return ConnState(*conn.tls.state())
+    dec = conn.decoder
     return ConnState(dec.is_websocket, dec.not_websocket, dec.likely_plain_http,
                      dec.info.client_direction)

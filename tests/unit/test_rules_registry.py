@@ -21,10 +21,11 @@ def test_one_constant_per_rule() -> None:
 
 
 def test_decoder_names_rules_through_the_constants() -> None:
-    # No rule id as a string literal in the decoder, tracker or TCP code.
+    # No rule id as a string literal in the decoder, tracker, TCP or TLS code.
     ids = set(rules.RULES)
     paths = [*(ROOT / "wsanalyze" / "websocket").glob("*.py"),
              *(ROOT / "wsanalyze" / "tcp").glob("*.py"),
+             *(ROOT / "wsanalyze" / "tls").glob("*.py"),
              ROOT / "wsanalyze" / "tracker.py", ROOT / "wsanalyze" / "sequencer.py"]
     found = [(p.name, lit) for p in paths
              for lit in re.findall(r'"([a-z]+\.[a-z0-9-]+)"', p.read_text()) if lit in ids]

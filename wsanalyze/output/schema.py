@@ -49,6 +49,10 @@ CONNECTION_COLUMNS: Spec = (
     ("deflate_client_max_window_bits", "int64?"), ("deflate_server_max_window_bits", "int64?"),
     ("deflate_client_no_context_takeover", "bool"),
     ("deflate_server_no_context_takeover", "bool"),
+    # wss:// (TLS decrypted with key logs): null on plain connections; decrypted
+    # is null there too, true or false on TLS connections.
+    ("tls_version", "string"), ("tls_cipher", "string"), ("sni", "string"), ("alpn", "string"),
+    ("decrypted", "bool?"),
 )
 
 MESSAGE_COLUMNS: Spec = (

@@ -164,6 +164,11 @@ class Summary:
                      + f"; end {row.get('end', '?')}"
                      + (f"; close {row['close_code']} {row.get('close_reason') or ''}"
                         .rstrip() if row.get("close_code") is not None else ""))
+        if row.get("tls_version") or row.get("decrypted") is not None:
+            lines.append(f"  {row.get('tls_version') or 'TLS'} {row.get('tls_cipher') or '-'}, "
+                         f"SNI {row.get('sni') or '-'}, "
+                         + ("decrypted" if row.get("decrypted") else "NOT decrypted")
+                         + (f", ALPN {row['alpn']}" if row.get("alpn") else ""))
         if row.get("subprotocol") or row.get("extensions"):
             lines.append(f"  subprotocol {row.get('subprotocol') or '-'}; "
                          f"extensions {row.get('extensions') or '-'}")

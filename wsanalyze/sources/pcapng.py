@@ -15,8 +15,9 @@ Numbering follows Wireshark 4.0, which also shows a few non-packet records as
 frames: systemd journal entries (type 9), custom blocks (0x00000BAD, 0x40000BAD)
 and sysdig events (0x204, 0x216, 0x221).  They are yielded with
 ``linktype == NON_PACKET_LINKTYPE`` and the block body as ``data`` so that every
-later packet keeps Wireshark's number.  Other blocks (NRB, ISB, DSB, ...) are
-skipped.
+later packet keeps Wireshark's number.  Decryption Secrets Blocks (type 0x0A, TLS
+key logs) are yielded with ``linktype == SECRETS_LINKTYPE``, number 0 (not frames).
+Other blocks (NRB, ISB, ...) are skipped.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
 from wsanalyze.sources.pcap import FormatError, PacketSink, Read, fill, max_caplen
-from wsanalyze.sources.records import NON_PACKET_LINKTYPE, RawPacket
+from wsanalyze.sources.records import NON_PACKET_LINKTYPE, SECRETS_LINKTYPE, RawPacket
 
 SHB_MAGIC = b"\x0a\x0d\x0d\x0a"
 
@@ -35,6 +36,7 @@ BT_IDB = 0x00000001
 BT_PB = 0x00000002
 BT_SPB = 0x00000003
 BT_EPB = 0x00000006
+BT_DSB = 0x0000000A
 
 _NON_PACKET_BLOCKS: dict[int, str] = {
     0x00000009: "systemd journal entry",
@@ -284,6 +286,9 @@ def iter_pcapng(read: Read, buf: bytes, sink: PacketSink) -> Generator[RawPacket
             elif btype == BT_SHB:
                 check_shb(buf, off, st, blen)
                 ifaces = []
+            elif btype == BT_DSB:
+                body = buf[off + 8 : off + blen - 4]
+                yield RawPacket(0, ts, SECRETS_LINKTYPE, body, len(body))
             elif btype in _NON_PACKET_BLOCKS:
                 number += 1
                 sink.packets_read = number

@@ -7,6 +7,9 @@ from typing import NamedTuple
 NON_PACKET_LINKTYPE = -1
 """Link type given to records that Wireshark numbers as frames but that hold no
 network packet (pcapng systemd journal entries, custom blocks, sysdig events)."""
+SECRETS_LINKTYPE = -2
+"""Link type given to the body of a pcapng Decryption Secrets Block (TLS key log);
+such a record is not a packet: its number is 0 and packet numbers go on without it."""
 
 
 class CaptureError(Exception):
