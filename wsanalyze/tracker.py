@@ -11,6 +11,7 @@ NamedTuples, cheap to pickle between processes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from wsanalyze import rules as R
@@ -77,7 +78,7 @@ class Decoded(NamedTuple):
 
     key: int
     state: ConnState
-    events: list[ItemEvent]
+    events: Sequence[ItemEvent]
 
 
 class Ended(NamedTuple):
@@ -162,7 +163,7 @@ class Tracker:
                 dec = conn.decoder
                 events = dec.data(ev.ts, ev.packet, ev.direction, ev.offset, ev.data)
                 if events:
-                    self._out.append(Decoded(conn.key, _state(dec), list(events)))
+                    self._out.append(Decoded(conn.key, _state(dec), events))
         elif type(ev) is ConnectionStarted:
             dec = ConnectionDecoder(syn_seen=ev.syn_seen, limits=self.options.limits,
                                     frames=self._frames, messages=self._messages)
@@ -188,7 +189,7 @@ class Tracker:
                 dec = conn.decoder
                 events = dec.end(ev.ts, ev.packet, ev.how)
                 if events:
-                    self._out.append(Decoded(conn.key, _state(dec), list(events)))
+                    self._out.append(Decoded(conn.key, _state(dec), events))
                 self._out.append(Ended(conn.key, _state(dec), ev, dec.info,
                                        max(conn.ts_end, ev.ts)))
         elif type(ev) is TcpNote:
