@@ -33,6 +33,7 @@ from wsanalyze.config import DecoderLimits
 from wsanalyze.websocket import framing, http1, messages, resync, upgrade
 from wsanalyze.websocket.events import (
     DecoderEvent,
+    Direction,
     ViolationEvent,
     WebSocketDetected,
 )
@@ -153,7 +154,7 @@ class ConnectionDecoder:
         return self._take()
 
     # --------------------------------------------- for the modules it composes
-    def violation(self, rule: str, direction: str | None, ts: float, packet: int | None,
+    def violation(self, rule: str, direction: Direction | None, ts: float, packet: int | None,
                   message: str, frame: int | None = None,
                   stream_offset: int | None = None) -> None:
         self.events.append(ViolationEvent(rule, direction, ts, packet, message, frame,

@@ -15,7 +15,7 @@ import codecs
 from typing import TYPE_CHECKING
 
 from wsanalyze import rules as R
-from wsanalyze.websocket.events import FrameEvent, MessageEvent
+from wsanalyze.websocket.events import Direction, FrameEvent, MessageEvent
 from wsanalyze.websocket.frames import (
     OP_BINARY,
     OP_CLOSE,
@@ -217,7 +217,7 @@ def _on_pong(dec: ConnectionDecoder, side: Side, msg: Message, payload: bytes, t
             ping.mismatch = seen
 
 
-def _frame_events(dec: ConnectionDecoder, side: Side, msg: Message, direction: str,
+def _frame_events(dec: ConnectionDecoder, side: Side, msg: Message, direction: Direction,
                   index: int) -> None:
     """The frames table rows of a message, in wire order."""
     base = side.ws_base or 0
