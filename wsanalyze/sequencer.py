@@ -10,6 +10,7 @@ undecided (it may yet turn out to carry WebSocket), within a bound.
 from __future__ import annotations
 
 from collections import Counter, deque
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from wsanalyze.rules import ERROR, RULES
@@ -162,7 +163,7 @@ class Sequencer:
         return out
 
     # ------------------------------------------------------------ internals
-    def _events(self, conn: _Conn, events: list[ItemEvent]) -> None:
+    def _events(self, conn: _Conn, events: Sequence[ItemEvent]) -> None:
         for ev in events:
             if type(ev) is WebSocketDetected:
                 cd = ev.client_direction

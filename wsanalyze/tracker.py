@@ -11,6 +11,7 @@ NamedTuples, cheap to pickle between processes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from wsanalyze import rules as R
@@ -84,7 +85,7 @@ class Decoded(NamedTuple):
 
     key: int
     state: ConnState
-    events: list[ItemEvent]
+    events: Sequence[ItemEvent]
 
 
 class Ended(NamedTuple):

@@ -15,7 +15,7 @@ from wsanalyze.tls.follower import Finding, Output, Plain, PlainGap, TlsFollower
 from wsanalyze.tls.records import HANDSHAKE, MAX_RECORD_12, plausible_header
 from wsanalyze.tls.session import TlsKeys
 from wsanalyze.websocket.decoder import ConnectionDecoder
-from wsanalyze.websocket.events import DecoderEvent, ViolationEvent, WebSocketDetected
+from wsanalyze.websocket.events import DecoderEvent, Direction, ViolationEvent, WebSocketDetected
 
 _DIR = "\x00dir\x00"
 
@@ -86,8 +86,8 @@ class TlsBridge:
             # The sequencer learns the endpoints (client = TLS client) from this.
             self._announced = True
             events.append(WebSocketDetected(self.client, "tls"))
-        ws_dir = None if f.direction is None else ("c2s" if f.direction == self.client
-                                                   else "s2c")
+        ws_dir: Direction | None = None if f.direction is None else (
+            "c2s" if f.direction == self.client else "s2c")
         events.append(ViolationEvent(f.rule, ws_dir, f.ts, f.packet,
                                      f.message.replace(_DIR, ws_dir or "")))
         return events

@@ -14,6 +14,7 @@ predicates are derived next to it, so a new rule is added in one place:
 from __future__ import annotations
 
 from wsanalyze import rules as R
+from wsanalyze.websocket.events import Direction
 from wsanalyze.websocket.frames import (
     KNOWN_OPCODES,
     OP_BINARY,
@@ -47,7 +48,7 @@ def is_clean(h: FrameHeader, masked: bool | None, deflate: bool, in_message: boo
     )
 
 
-def header_findings(h: FrameHeader, direction: str | None, *, deflate: bool,
+def header_findings(h: FrameHeader, direction: Direction | None, *, deflate: bool,
                     message_type: str | None, synced: bool,
                     close_sent: bool) -> list[Finding]:
     """The rules header ``h`` breaks.

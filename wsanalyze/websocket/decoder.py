@@ -33,6 +33,7 @@ from wsanalyze.config import DecoderLimits
 from wsanalyze.websocket import framing, http1, messages, resync, upgrade
 from wsanalyze.websocket.events import (
     DecoderEvent,
+    Direction,
     ViolationEvent,
     WebSocketDetected,
 )
@@ -41,6 +42,11 @@ from wsanalyze.websocket.modes import Mode
 from wsanalyze.websocket.state import ConnectionInfo, Side
 
 __all__ = ["ConnectionDecoder", "ConnectionInfo", "DecoderLimits"]
+
+# Hot-path compromise: ``Mode.WS`` costs ~200 ns per lookup on Python 3.11 (enum
+# members are descriptors); data() runs per packet, so it compares to these.
+_WS = Mode.WS
+_DEAD = Mode.DEAD
 
 
 class ConnectionDecoder:
@@ -76,12 +82,12 @@ class ConnectionDecoder:
              data: bytes) -> list[DecoderEvent]:
         """In-order bytes of TCP direction ``direction`` starting at stream ``offset``."""
         side = self.sides[direction]
-        if side.mode == Mode.DEAD or not data:
+        if side.mode == _DEAD or not data:
             return self._take()
         if not side.buf and not side.chunks:
             side.buf_off = offset
         chunk = (offset, offset + len(data), packet, ts)
-        if side.mode == Mode.WS and not side.buf:
+        if side.mode == _WS and not side.buf:
             # The common case: parse straight from the packet's bytes, no copy; every
             # byte of them is in this packet.  Its place in ``chunks`` is needed only
             # if a frame goes on into later packets.
@@ -148,7 +154,7 @@ class ConnectionDecoder:
         return self._take()
 
     # --------------------------------------------- for the modules it composes
-    def violation(self, rule: str, direction: str | None, ts: float, packet: int | None,
+    def violation(self, rule: str, direction: Direction | None, ts: float, packet: int | None,
                   message: str, frame: int | None = None,
                   stream_offset: int | None = None) -> None:
         self.events.append(ViolationEvent(rule, direction, ts, packet, message, frame,

@@ -6,13 +6,16 @@ only emits frame and message events once it knows which side is the client.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Literal, NamedTuple
+
+Direction = Literal["c2s", "s2c"]
+"""A WebSocket direction: client to server, or server to client."""
 
 
 class FrameEvent(NamedTuple):
     """One WebSocket frame (RFC 6455 §5.2), emitted with the message it belongs to."""
 
-    direction: str
+    direction: Direction
     index: int  # type: ignore[assignment]
     """0-based position of the frame within its connection."""
     ts: float
@@ -35,7 +38,7 @@ class FrameEvent(NamedTuple):
 class MessageEvent(NamedTuple):
     """A data message (reassembled, unmasked, inflated) or a control frame."""
 
-    direction: str
+    direction: Direction
     index: int  # type: ignore[assignment]
     ts_start: float
     ts: float
@@ -63,7 +66,7 @@ class ViolationEvent(NamedTuple):
     """A rule of :mod:`wsanalyze.rules` broken (or a capture property noted)."""
 
     rule: str
-    direction: str | None
+    direction: Direction | None
     ts: float
     packet: int | None
     message: str

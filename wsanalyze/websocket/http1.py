@@ -11,7 +11,6 @@ more bytes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -126,6 +125,8 @@ def parse_head(raw: bytes) -> HttpHead:
 METHOD_PREFIXES = (b"GET ", b"POST ", b"PUT ", b"HEAD ", b"DELETE ", b"OPTIONS ", b"PATCH ",
                    b"CONNECT ", b"TRACE ")
 _STARTS = (*METHOD_PREFIXES, b"HTTP/1.")
+HELD_LIMIT = 1 << 20
+"""Client bytes held while waiting for the answer to an Upgrade request."""
 
 
 def may_be_request(buf: bytes | bytearray) -> bool:
@@ -230,12 +231,6 @@ def read_held(dec: ConnectionDecoder, side: Side) -> bool:
         side.mode = Mode.SCAN
         return True
     return False
-
-
-HELD_LIMIT = 1 << 20
-"""Client bytes held while waiting for the answer to an Upgrade request."""
-
-Reader = Callable[["ConnectionDecoder", "Side"], bool]
 
 
 def not_http(side: Side) -> None:

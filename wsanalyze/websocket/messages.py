@@ -15,7 +15,7 @@ import codecs
 from typing import TYPE_CHECKING
 
 from wsanalyze import rules as R
-from wsanalyze.websocket.events import FrameEvent, MessageEvent
+from wsanalyze.websocket.events import Direction, FrameEvent, MessageEvent
 from wsanalyze.websocket.frames import (
     OP_BINARY,
     OP_CLOSE,
@@ -44,7 +44,10 @@ def emit(dec: ConnectionDecoder, side: Side, msg: Message, ts: float, packet: in
     dec.message_count += 1
     payload, length, error = _payload(dec, side, msg, ts, packet)
     truncated = len(payload) < length
-    _check_size(dec, side, msg, length, ts, packet)
+    inflater = side.inflater
+    if length > dec.limits.max_payload or (msg.compressed and inflater is not None and
+                                           inflater.capped):
+        _check_size(dec, side, msg, length, ts, packet)
     opcode = msg.opcode
     text = close_code = close_reason = None
     if opcode == OP_TEXT and error is None:
@@ -55,7 +58,17 @@ def emit(dec: ConnectionDecoder, side: Side, msg: Message, ts: float, packet: in
         _on_ping(dec, side, payload, ts, packet)
     elif opcode == OP_PONG:
         _on_pong(dec, side, msg, payload, ts, packet)
-    _count(dec, direction, msg, length)
+    # The connection's counters (connections table, summary).
+    info = dec.info
+    info.types[(direction, msg.type)] += 1
+    if opcode in (OP_TEXT, OP_BINARY, OP_CONTINUATION) or 3 <= opcode <= 7:
+        info.messages[direction] += 1
+        if msg.compressed:
+            info.compressed += 1
+            info.compressed_raw += msg.raw_length
+            info.compressed_inflated += length
+    if not msg.complete:
+        info.incomplete += 1
     if dec.want_frames:
         _frame_events(dec, side, msg, direction, index)
     if dec.want_messages:
@@ -204,22 +217,7 @@ def _on_pong(dec: ConnectionDecoder, side: Side, msg: Message, payload: bytes, t
             ping.mismatch = seen
 
 
-def _count(dec: ConnectionDecoder, direction: str, msg: Message, length: int) -> None:
-    """The connection's counters (connections table, summary)."""
-    info = dec.info
-    opcode = msg.opcode
-    info.types[(direction, msg.type)] += 1
-    if opcode in (OP_TEXT, OP_BINARY, OP_CONTINUATION) or 3 <= opcode <= 7:
-        info.messages[direction] += 1
-        if msg.compressed:
-            info.compressed += 1
-            info.compressed_raw += msg.raw_length
-            info.compressed_inflated += length
-    if not msg.complete:
-        info.incomplete += 1
-
-
-def _frame_events(dec: ConnectionDecoder, side: Side, msg: Message, direction: str,
+def _frame_events(dec: ConnectionDecoder, side: Side, msg: Message, direction: Direction,
                   index: int) -> None:
     """The frames table rows of a message, in wire order."""
     base = side.ws_base or 0
@@ -230,6 +228,9 @@ def _frame_events(dec: ConnectionDecoder, side: Side, msg: Message, direction: s
                                h.rsv3, h.opcode, h.masked, h.mask_key, h.header_length,
                                h.length, f.offset - base, index))
     pending = side.msg
+    if pending is None and not side.held_frames:
+        dec.events.extend(rows)  # the common case: nothing waits
+        return
     if pending is not None and pending is not msg and pending.frames:
         # A control frame between the fragments of a message: its row waits for
         # the fragments' rows, which come when the message is complete.

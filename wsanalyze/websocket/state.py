@@ -10,19 +10,16 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 from wsanalyze.websocket.deflate import MessageInflater
-from wsanalyze.websocket.events import FrameEvent
+from wsanalyze.websocket.events import Direction, FrameEvent
 from wsanalyze.websocket.frames import FrameHeader
 from wsanalyze.websocket.handshake import DeflateParams
 from wsanalyze.websocket.http1 import HttpHead
 from wsanalyze.websocket.modes import Mode
 from wsanalyze.websocket.pings import PingLedger
 from wsanalyze.websocket.scan import Scanner
-
-Direction = Literal["c2s", "s2c"]
-"""A WebSocket direction: client to server, or server to client."""
 
 
 class FrameRef(NamedTuple):
