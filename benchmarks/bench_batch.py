@@ -143,51 +143,40 @@ def _overhead(client: Any, tiny: str, scratch: Path) -> dict[str, float]:
 
 
 def projection(res: dict[str, Any]) -> list[dict[str, Any]]:
-    """Wall time predicted for W dedicated workers from the CPU costs measured."""
-    # CPU seconds per MB of whole-file tasks (load-independent; a dedicated core each).
-    per_mb = res["cpu"]["files_1w"] / res["files_mb"]
-    c_mb = res["C"] / res["big_mb"]
-    r_mb = res["R"] / res["big_mb"]
-    o = res["overhead"]["tiny_task_dask_s"]
+    """Wall time predicted for W dedicated workers from the model's CPU costs:
+    r (re-read by every shard) and d (split between shards) per MB, o per task."""
+    r = res["R"] / res["big_mb"]
+    d = (res["C"] - res["R"]) / res["big_mb"]
+    o = max(0.0, res["overhead"]["tiny_task_dask_s"] - res["overhead"]["tiny_task_local_s"])
+    s_star = d / r if r else math.inf
     rows = []
-    for workers in (8, 32, 128):
-        # 20 files of 50 MB, one task per file (S=1), or S = W // 20 shards per file.
+    for workers in (1, 2, 8, 32, 128):
+        # 20 files of 50 MB: one task per file, or, with workers to spare, shards.
         files, mb = 20, 50.0
-        whole = math.ceil(files / workers) * (per_mb * mb + o)
-        shards = max(1, workers // files)
-        sharded = r_mb * mb + (c_mb - r_mb) * mb / shards + o
-        # One 1 GB file in W shards.
-        big = r_mb * 1000 + (c_mb - r_mb) * 1000 / workers + o
+        whole = math.ceil(files / workers) * ((r + d) * mb + o)
+        best, shards = whole, 1
+        if workers >= 2 * files:
+            shards = min(workers // files, max(1, math.floor(s_star)))
+            best = r * mb + d * mb / shards + o
+        # One 1 GB file in W shards, and in at most S* shards.
+        big = r * 1000 + d * 1000 / workers + o
+        capped = min(workers, max(1, math.floor(s_star)))
         rows.append(
             {
                 "workers": workers,
                 "20x50MB_by_file_s": whole,
-                "20x50MB_best_s": min(whole, sharded),
+                "20x50MB_best_s": best,
+                "20x50MB_shards": shards,
                 "1GB_sharded_s": big,
-                "1GB_speedup": c_mb * 1000 / big,
+                "1GB_speedup": (r + d) * 1000 / big,
+                "1GB_efficiency": (r + d) * 1000 / (workers * big),
+                "1GB_at_S*_s": r * 1000 + d * 1000 / capped + o,
             }
         )
     return rows
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument("files", nargs="+", help="the many small captures")
-    ap.add_argument("--big", required=True, help="the one big capture")
-    ap.add_argument(
-        "--tiny",
-        default=str(Path(__file__).resolve().parents[1] / "samples" / "websockets-deflate.pcap"),
-    )
-    ap.add_argument("--json", help="also write the figures to this file")
-    args = ap.parse_args()
-    scratch = Path(tempfile.mkdtemp(prefix="bench-batch-"))
-    try:
-        res = measure(args.files, args.big, args.tiny, scratch)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    res["projection"] = projection(res)
+def report(res: dict[str, Any]) -> None:
     runs = res["runs"]
     print(
         f"{res['files']} files, {res['files_mb']:.0f} MB, {res['messages_files']} messages; "
@@ -218,19 +207,56 @@ def main() -> int:
         f"{ov['tiny_task_dask_s'] * 1e3:.0f} ms on Dask vs {ov['tiny_task_local_s'] * 1e3:.0f}"
         " ms in-process"
     )
+    c, r = res["C"], res["R"]
     print(
-        f"model (big file, one process): C = {res['C']:.1f} s, R = {res['R']:.1f} s "
-        f"(t of 1/16 shard = {res['t_1of16']:.1f} s), D = C - R = {res['C'] - res['R']:.1f} s;"
-        f" sharding one file is capped at C/R = {res['C'] / max(res['R'], 1e-9):.1f}x"
+        f"model (big file, one process, CPU): C = {c:.1f} s, t(1/16) = {res['t_1of16']:.1f} s,"
+        f" R = {r:.1f} s, D = {c - r:.1f} s; one file's speed-up is capped at C/R = "
+        f"{c / max(r, 1e-9):.1f}x; S* = D/R = {(c - r) / max(r, 1e-9):.1f} shards"
     )
-    print("| workers | 20 x 50 MB by file | 20 x 50 MB best | 1 GB sharded | 1 GB speed-up |")
-    print("|---|---|---|---|---|")
+    print(
+        "| workers | 20 x 50 MB by file | 20 x 50 MB best (shards) | 1 GB in W shards "
+        "(speed-up, efficiency) | 1 GB in min(W, S*) shards |\n|---|---|---|---|---|"
+    )
     for row in res["projection"]:
         print(
             f"| {row['workers']} | {row['20x50MB_by_file_s']:.1f} s | "
-            f"{row['20x50MB_best_s']:.1f} s | {row['1GB_sharded_s']:.1f} s | "
-            f"{row['1GB_speedup']:.1f}x |"
+            f"{row['20x50MB_best_s']:.1f} s ({row['20x50MB_shards']}) | "
+            f"{row['1GB_sharded_s']:.1f} s ({row['1GB_speedup']:.1f}x, "
+            f"{row['1GB_efficiency']:.0%}) | {row['1GB_at_S*_s']:.1f} s |"
         )
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("files", nargs="*", help="the many small captures")
+    ap.add_argument("--big", help="the one big capture")
+    ap.add_argument(
+        "--tiny",
+        default=str(Path(__file__).resolve().parents[1] / "samples" / "websockets-deflate.pcap"),
+    )
+    ap.add_argument(
+        "--from-json",
+        metavar="FILE",
+        help="print the figures (and projection) of an earlier --json run",
+    )
+    ap.add_argument("--json", help="also write the figures to this file")
+    args = ap.parse_args()
+    if args.from_json:
+        res = json.loads(Path(args.from_json).read_text())
+        res["projection"] = projection(res)
+        report(res)
+        return 0
+    if not args.files or not args.big:
+        ap.error("give the small captures and --big (or --from-json)")
+    scratch = Path(tempfile.mkdtemp(prefix="bench-batch-"))
+    try:
+        res = measure(args.files, args.big, args.tiny, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    res["projection"] = projection(res)
+    report(res)
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=1))
     return 0

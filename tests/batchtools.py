@@ -91,11 +91,13 @@ def rows(df: pd.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
 
 def id_map(dataset_conns: pd.DataFrame, ref_conns: pd.DataFrame) -> dict[int, int]:
     """Dataset connection id → analyze() id, matched on (client, server, ts_start)."""
-    ref = {(r.client, r.server, r.ts_start): int(r.connection) for r in ref_conns.itertuples()}
+    def keyed(df: pd.DataFrame) -> list[tuple[tuple[Any, Any, Any], int]]:
+        cols = (df["client"], df["server"], df["ts_start"], df["connection"])
+        return [((c, s, t), int(i)) for c, s, t, i in zip(*cols, strict=True)]
+
+    ref = dict(keyed(ref_conns))
     assert len(ref) == len(ref_conns)
-    mapping = {
-        int(r.connection): ref[(r.client, r.server, r.ts_start)] for r in dataset_conns.itertuples()
-    }
+    mapping = {conn: ref[key] for key, conn in keyed(dataset_conns)}
     assert len(set(mapping.values())) == len(mapping)
     return mapping
 

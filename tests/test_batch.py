@@ -345,11 +345,13 @@ def test_payload_preview_and_a_subset_of_tables(client: Any, captures: list[str]
                                                  tmp_path: Path) -> None:
     path = captures[-1]
     ref = wsanalyze.analyze(path, payloads="preview", preview_bytes=8)
-    ds = wsanalyze.batch([path], tmp_path / "ds", client=client, shards=2,
+    url = f"simplecache::file://{path}"  # an fsspec URL: each task copies the file
+    ds = wsanalyze.batch([url], tmp_path / "ds", client=client, shards=2,
                          tables=("message",), payloads="preview", preview_bytes=8)
     got = ds.to_pandas("messages")
     assert sorted(os.listdir(tmp_path / "ds")) == ["_manifest.json", "_tasks", "messages"]
     assert len(got) == len(ref.messages) > 0
+    assert set(got["capture"]) == {url}
     assert got["payload"].map(len).max() == 8
     assert sorted(zip(got["text"].fillna(""), got["truncated"], strict=True)) == sorted(
         zip(ref.messages["text"].fillna(""), ref.messages["truncated"], strict=True))
