@@ -59,12 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("summary", help="overview of connections, messages, compression, "
-                       "violations", description="A human overview of each WebSocket "
-                       "connection: endpoints, path, subprotocol, extensions, message "
-                       "counts by type and direction, bytes, compression ratio, violations.")
-    p.add_argument("capture", metavar="CAPTURE", help="pcap or pcapng file (may be .gz)")
-    _common(p)
+    from wsanalyze import export_command, failon, report_command, summary_command
+
+    summary_command.register(sub)
+    report_command.register(sub)
+    export_command.register(sub)
 
     for name, (_, helptext) in TABLE_COMMANDS.items():
         p = sub.add_parser(name, help=helptext, description=f"Write the {name} table: "
@@ -79,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--max-payload", type=_positive_int, metavar="N",
                        help="keep only the first N bytes of each payload in the output "
                             "(truncated is then true); default: whole payloads")
+        if name == "violations":
+            failon.add_argument(p)
         _common(p)
 
     p = sub.add_parser(
@@ -212,16 +213,17 @@ def main(argv: list[str] | None = None) -> int:
         from wsanalyze import plot_command
 
         return plot_command.run(args)
+    if hasattr(args, "func"):  # summary, report, export: command modules
+        try:
+            return int(args.func(args))
+        except BrokenPipeError:
+            sys.stderr.close()
+            return 0
     from wsanalyze.analysis import CaptureRun
     from wsanalyze.parallel import WorkerError
     from wsanalyze.sources.records import CaptureError
 
-    if args.command == "summary":
-        from wsanalyze.output.summary import Summary
-
-        tables = Summary.TABLES
-    else:
-        tables = frozenset((TABLE_COMMANDS[args.command][0],))
+    tables = frozenset((TABLE_COMMANDS[args.command][0],))
     try:
         run = CaptureRun(args.capture, _options(args, tables), args.jobs)
     except CaptureError as exc:
@@ -229,8 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     progress = _Progress(not args.quiet)
     try:
-        status = _summary(run, progress) if args.command == "summary" else \
-            _table(run, args, progress)
+        status = _table(run, args, progress)
         if status:
             return status
     except BrokenPipeError:
@@ -246,9 +247,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wsanalyze: error: {exc}", file=sys.stderr)
         return 1
     progress.done()
-    for warning in run.warnings if args.command != "summary" else []:
+    for warning in run.warnings:
         print(f"wsanalyze: warning: {warning}", file=sys.stderr)
-    return 0
+    return getattr(run, "fail_status", 0)
 
 
 def _options(args: argparse.Namespace, tables: frozenset[str]) -> Any:
@@ -271,21 +272,6 @@ def _nothing_read(run: Any, progress: _Progress) -> bool:
     return True
 
 
-def _summary(run: Any, progress: _Progress) -> int:
-    from wsanalyze.output.summary import Summary
-
-    summary = Summary()
-    for record in run:
-        summary.add(record)
-        progress.tick(run.packets)
-    progress.done()
-    if _nothing_read(run, progress):
-        return 1
-    summary.write(sys.stdout, path=run.path, packets=run.packets, first_ts=run.first_ts,
-                  last_ts=run.last_ts, warnings=run.warnings)
-    return 0
-
-
 def _table(run: Any, args: argparse.Namespace, progress: _Progress) -> int:
     from wsanalyze.output.writers import make_writer
 
@@ -300,10 +286,13 @@ def _table(run: Any, args: argparse.Namespace, progress: _Progress) -> int:
     except OSError as exc:
         print(f"wsanalyze: error: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
         return 1
+    severities: set[str] = set()
     try:
         for kind, row in run:
             if kind == table:
                 writer.write(row)
+                if table == "violation":
+                    severities.add(row["severity"])
             progress.tick(run.packets)
     finally:
         writer.close()
@@ -311,7 +300,12 @@ def _table(run: Any, args: argparse.Namespace, progress: _Progress) -> int:
             stream.close()
         elif stream is sys.stdout:
             sys.stdout.flush()
-    return 1 if _nothing_read(run, progress) else 0
+    if _nothing_read(run, progress):
+        return 1
+    from wsanalyze import failon
+
+    run.fail_status = failon.status(getattr(args, "fail_on", None), severities)
+    return 0
 
 
 def _live(args: argparse.Namespace) -> int:
