@@ -18,6 +18,7 @@ from typing import IO, Any
 from wsanalyze.sources.capture import open_capture
 from wsanalyze.sources.records import RawPacket
 from wsanalyze.tcp.packet import PacketParser
+from wsanalyze.tcp.segment import TcpSegment
 
 _SLACK = 1e-6
 """Timestamps are floats: allow a microsecond at either end of a connection."""
@@ -57,12 +58,13 @@ class FlowMatcher:
     def match(self, pkt: RawPacket) -> tuple[Flow, str] | None:
         """(flow, direction "c2s"/"s2c") of ``pkt``, or None."""
         seg = self.parser.parse(pkt)
-        if seg is None:
-            return None
+        return None if seg is None else self.match_segment(seg, pkt.ts)
+
+    def match_segment(self, seg: TcpSegment, ts: float) -> tuple[Flow, str] | None:
         src = endpoint_text(seg.src, seg.sport)
         dst = endpoint_text(seg.dst, seg.dport)
         for f in self.by_pair.get(frozenset((src, dst)), ()):
-            if f.ts_start - _SLACK <= pkt.ts <= f.ts_end + _SLACK:
+            if f.ts_start - _SLACK <= ts <= f.ts_end + _SLACK:
                 return f, ("c2s" if src == f.client else "s2c")
         return None
 

@@ -327,8 +327,8 @@ class Summary:
         return [(-neg, v) for v, neg in sorted(self.top[key], reverse=True) if v > 0]
 
     def write(self, out: IO[str], *, path: str, packets: int, first_ts: float | None,
-              last_ts: float | None, warnings: list[str], fmt: str = "text", width: int | None = None,
-              connections: bool | None = None) -> None:
+              last_ts: float | None, warnings: list[str], fmt: str = "text",
+              width: int | None = None, connections: bool | None = None) -> None:
         """Write the summary as ``fmt`` (text, md or json) and release the spill file."""
         from wsanalyze.output import summary_render as render
 

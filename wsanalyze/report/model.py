@@ -1,0 +1,288 @@
+"""What a bug-ticket report holds, collected from a capture.
+
+:func:`build` analyses the capture once (tables with payload previews), fetches
+the bytes of the offending frames with a targeted second pass
+(:mod:`wsanalyze.report.framebytes`) and renders the plots; the renderers
+(:mod:`~wsanalyze.report.markdown`, :mod:`~wsanalyze.report.html`) only format
+what is here.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from wsanalyze import failon
+from wsanalyze.export import Flow
+from wsanalyze.output.summary import CHECK_RULES, Summary
+from wsanalyze.output.summary_render import CaptureInfo, capture_doc
+from wsanalyze.report import framebytes, hexdump
+from wsanalyze.rules import RULES, Rule
+
+DETAILED = 3
+"""Violations shown in full per rule and connection; the others are listed."""
+LISTED = 50
+CONTEXT = 3
+"""Messages shown before and after a violation."""
+MAX_TIMELINES = 10
+DUMP_BYTES = 14 + hexdump.PAYLOAD_SHOWN
+
+
+@dataclass
+class ReportOptions:
+    connections: list[int] | None = None
+    rules: list[str] | None = None
+    severity: str | None = None
+    """Include violations of this severity or worse (None: all)."""
+    export: str | None = None
+    """Path of the evidence capture written beside the report, if any."""
+    plots: bool = True
+
+
+@dataclass
+class Finding:
+    row: dict[str, Any]
+    filters: list[tuple[str, str]]
+    before: list[dict[str, Any]] = field(default_factory=list)
+    after: list[dict[str, Any]] = field(default_factory=list)
+    reaction: str = ""
+    dump: hexdump.FrameDump | None = None
+    dump_note: str = ""
+
+
+@dataclass
+class ConnectionGroup:
+    conn: dict[str, Any]
+    count: int
+    findings: list[Finding]
+    """The first DETAILED, in full."""
+    listed: list[dict[str, Any]]
+    """The next LISTED violation rows."""
+
+
+@dataclass
+class RuleGroup:
+    rule: Rule
+    count: int
+    connections: list[ConnectionGroup]
+
+
+@dataclass
+class Report:
+    path: str
+    summary: dict[str, Any]
+    """The capture document of ``wsanalyze summary --format json``."""
+    tcp_conversations: int
+    connections: list[dict[str, Any]]
+    groups: list[RuleGroup]
+    notes: list[RuleGroup]
+    """capture.* rows: properties of the capture, not of the peers."""
+    plots: dict[str, bytes]
+    """Overview plots, PNG bytes by name."""
+    timelines: dict[int, bytes]
+    """Timeline PNG by affected connection."""
+    options: ReportOptions
+    warnings: list[str]
+    checks: int = len(CHECK_RULES)
+
+    @property
+    def severities(self) -> Counter[str]:
+        return Counter({g.rule.severity: 0 for g in self.groups}) + Counter(
+            {sev: sum(g.count for g in self.groups if g.rule.severity == sev)
+             for sev in failon.LEVELS})
+
+    @property
+    def clean(self) -> bool:
+        return not any(g.rule.severity != "info" for g in self.groups)
+
+
+def seconds(value: Any) -> float:
+    """A timestamp as float seconds (DataFrames may hold pandas Timestamps)."""
+    if hasattr(value, "timestamp"):
+        return float(value.timestamp())
+    return float(value)
+
+
+def _records(df: Any) -> list[dict[str, Any]]:
+    rows = df.to_dict("records")
+    for r in rows:
+        for k, v in r.items():
+            if v is not None and v != v:  # NaN / NA → None
+                r[k] = None
+            elif k in ("ts", "ts_start", "ts_end") and v is not None:
+                r[k] = seconds(v)
+    return rows
+
+
+def wireshark_filters(conn: dict[str, Any], packet: int | None) -> list[tuple[str, str]]:
+    """Display filters: the packet, the TCP stream (when known), the address pair."""
+    out = []
+    if packet is not None:
+        out.append(("packet", f"frame.number == {packet}"))
+    if conn.get("tcp_stream") is not None:
+        out.append(("connection", f"tcp.stream eq {int(conn['tcp_stream'])}"))
+    (ca, cp), (sa, sp) = split_endpoint(conn["client"]), split_endpoint(conn["server"])
+    ip = "ipv6" if ":" in ca else "ip"
+    out.append(("addresses", f"{ip}.addr eq {ca} and {ip}.addr eq {sa} and "
+                             f"tcp.port eq {cp} and tcp.port eq {sp}"))
+    return out
+
+
+def split_endpoint(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def _context(msgs: list[dict[str, Any]], row: dict[str, Any]) -> tuple[list, list]:
+    packet = row.get("packet")
+    ts = row["ts"]
+
+    def before(m: dict[str, Any]) -> bool:
+        return m["packet"] <= packet if packet is not None else m["ts"] <= ts
+
+    prior = [m for m in msgs if before(m)]
+    later = [m for m in msgs if not before(m)]
+    return prior[-CONTEXT:], later[:CONTEXT]
+
+
+def reaction(row: dict[str, Any], conn: dict[str, Any], msgs: list[dict[str, Any]]) -> str:
+    """What the peer that did not break the rule did next."""
+    if row.get("direction") not in ("c2s", "s2c"):
+        return ""
+    other = "s2c" if row["direction"] == "c2s" else "c2s"
+    who = "the server" if other == "s2c" else "the client"
+    packet = row.get("packet") or 0
+    later = [m for m in msgs if m["direction"] == other and m["packet"] > packet]
+    close = next((m for m in later if m["type"] == "close"), None)
+    data = [m for m in later if m["type"] in ("text", "binary")
+            and (close is None or m["index"] < close["index"])]
+    carried = f"carried on ({len(data)} more data message(s))" if data else ""
+    if close is not None:
+        code = close.get("close_code")
+        what = (f"closed with code {code}" + (f" “{close['close_reason']}”"
+                                             if close.get("close_reason") else "")
+                if code is not None else "closed without a status code")
+        dt = (close["ts"] - row["ts"]) * 1000
+        return (f"{who} {carried + ', then ' if carried else ''}{what} "
+                f"(packet {close['packet']}, {dt:.1f} ms later)")
+    end = conn.get("end")
+    if end == "tcp-reset":
+        return f"{who} {carried + '; ' if carried else ''}the TCP connection was reset"
+    if carried:
+        return f"{who} {carried}" + ("; the capture ended" if end == "capture-ended"
+                                     else f"; the connection ended ({end})")
+    if end == "capture-ended":
+        return f"{who}: nothing before the capture ended"
+    return f"{who}: no message; the TCP connection ended ({end}) without a Close frame"
+
+
+def _wanted(row: dict[str, Any], rule: str, opts: ReportOptions) -> bool:
+    if opts.connections and row["connection"] not in opts.connections:
+        return False
+    if opts.rules and rule not in opts.rules:
+        return False
+    return not (opts.severity and row["severity"] not in failon.at_or_above(opts.severity))
+
+
+def _groups(rows: list[dict[str, Any]], conns: dict[int, dict[str, Any]],
+            msgs: dict[int, list[dict[str, Any]]]) -> list[RuleGroup]:
+    by_rule: dict[str, dict[int, list[dict[str, Any]]]] = {}
+    for r in rows:
+        by_rule.setdefault(r["rule"], {}).setdefault(r["connection"], []).append(r)
+    order = {"error": 0, "warning": 1, "info": 2}
+    groups = []
+    for rule_id, per_conn in sorted(by_rule.items(),
+                                    key=lambda kv: (order[RULES[kv[0]].severity], kv[0])):
+        cgroups = []
+        for conn_id, vrows in sorted(per_conn.items()):
+            conn = conns.get(conn_id, {"connection": conn_id, "client": "?:0",
+                                       "server": "?:0"})
+            findings = []
+            for r in vrows[:DETAILED]:
+                before, after = _context(msgs.get(conn_id, []), r)
+                findings.append(Finding(r, wireshark_filters(conn, r.get("packet")), before,
+                                        after, reaction(r, conn, msgs.get(conn_id, []))))
+            cgroups.append(ConnectionGroup(conn, len(vrows), findings,
+                                           vrows[DETAILED:DETAILED + LISTED]))
+        groups.append(RuleGroup(RULES[rule_id], sum(len(v) for v in per_conn.values()),
+                                cgroups))
+    return groups
+
+
+def _attach_dumps(path: str, groups: list[RuleGroup], frames: dict[tuple[int, int], dict],
+                  conns: dict[int, dict[str, Any]]) -> framebytes.Scan:
+    """Fetch the offending frames' bytes and dissect them (one pass over the capture,
+    which also counts its packets and TCP conversations)."""
+    wants: dict[int, tuple[Finding, framebytes.Want, dict]] = {}
+    for g in groups:
+        for cg in g.connections:
+            for f in cg.findings:
+                r = f.row
+                frame = frames.get((r["connection"], r["frame"])) \
+                    if r.get("frame") is not None else None
+                if frame is None or r.get("stream_offset") is None or "?" in cg.conn["client"]:
+                    f.dump_note = "" if frame is None else "frame bytes not located"
+                    continue
+                w = framebytes.Want(Flow.of(cg.conn), frame["direction"],
+                                    int(r["stream_offset"]), DUMP_BYTES)
+                wants[id(f)] = (f, w, frame)
+    handshake = {c: row.get("handshake") != "not-captured" for c, row in conns.items()}
+    got, scan = framebytes.fetch(path, [w for _, w, _ in wants.values()], handshake)
+    for f, w, frame in wants.values():
+        data = got.get(w, b"")
+        dump = hexdump.parse(data, f.row["rule"]) if data else None
+        if dump is not None and hexdump.matches(dump, frame):
+            f.dump = dump
+        else:
+            f.dump_note = "the frame's bytes were not captured" if not data else \
+                "the frame's bytes could not be located in the TCP stream"
+    return scan
+
+
+def _png(fig: Any) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80)
+    return buf.getvalue()
+
+
+def _plots(result: Any, affected: list[int]) -> tuple[dict[str, bytes], dict[int, bytes]]:
+    from wsanalyze import plots
+
+    overview = {name: _png(fn(result)) for name, fn in plots.PLOTS.items()}
+    timelines = {c: _png(plots.timeline(result, c)) for c in affected[:MAX_TIMELINES]}
+    return overview, timelines
+
+
+def build(path: str, opts: ReportOptions) -> Report:
+    """Analyse ``path`` and collect the report (raises CaptureError like analyze)."""
+    from wsanalyze.analysis import analyze
+
+    # Previews of 128 bytes hold every control frame's payload (Ping/Pong pairing).
+    result = analyze(path, payloads="preview", preview_bytes=128)
+    conns_rows = _records(result.connections)
+    conns = {r["connection"]: r for r in conns_rows}
+    vrows = _records(result.violations)
+    messages = _records(result.messages)
+    msgs: dict[int, list[dict[str, Any]]] = {}
+    for m in messages:
+        msgs.setdefault(m["connection"], []).append(m)
+    frames = {(f["connection"], f["index"]): f for f in _records(result.frames)}
+    chosen = [v for v in vrows if _wanted(v, v["rule"], opts)]
+    groups = _groups([v for v in chosen if not v["rule"].startswith("capture.")], conns, msgs)
+    notes = _groups([v for v in chosen if v["rule"].startswith("capture.")], conns, msgs)
+    scan = _attach_dumps(path, groups, frames, conns)
+    summary = Summary()
+    for record in (*(("message", m) for m in messages), *(("violation", v) for v in vrows),
+                   *(("connection", c) for c in conns_rows)):
+        summary.add(record)
+    summary.finish()
+    doc = capture_doc(summary, CaptureInfo(path, scan.packets, result.first_ts, scan.last_ts,
+                                           list(result.warnings)))
+    summary.close()
+    affected = sorted({cg.conn["connection"] for g in groups for cg in g.connections
+                       if g.rule.severity != "info"})
+    overview, timelines = _plots(result, affected) if opts.plots else ({}, {})
+    return Report(path, doc, scan.conversations, conns_rows, groups, notes, overview,
+                  timelines, opts, list(result.warnings))
