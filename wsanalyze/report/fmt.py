@@ -7,7 +7,7 @@ from typing import Any
 
 from wsanalyze.report.model import Report
 
-PREVIEW = 60
+PREVIEW = 40
 
 
 def when(ts: float | None, t0: float | None) -> str:
@@ -29,8 +29,10 @@ def preview(m: dict[str, Any]) -> str:
         return f"code {code} {m.get('close_reason') or ''}".strip() if code is not None \
             else "(no status code)"
     text = m.get("text")
+    raw = m.get("payload") or b""
+    if text is None and raw and all(32 <= b < 127 for b in raw):
+        text = repr(bytes(raw))
     if text is None:
-        raw = m.get("payload") or b""
         return "(empty)" if not raw else raw[:24].hex(" ") + (" …" if len(raw) > 24 else "")
     text = text.replace("\n", "⏎").replace("\r", "")
     return text[:PREVIEW] + ("…" if len(text) > PREVIEW else "")
@@ -98,6 +100,12 @@ def headline_rows(report: Report) -> list[tuple[str, str]]:
         ("Ping → Pong RTT", pct(m["pingRttMs"])),
     ]
     return rows
+
+
+def checks_text(report: Report) -> str:
+    """``handshake 7, frame 7, …``: the checks that passed, by rule family."""
+    passed = report.summary["compliance"]["checksPassed"]
+    return ", ".join(f"{family} {n}" for family, n in passed.items())
 
 
 def reaction_text(reaction: str) -> str:

@@ -113,7 +113,8 @@ def write(report: Report, out: IO[str]) -> None:
     p.append("<h2>Violations</h2>")
     if not report.groups:
         p.append(f"<p>None. The {report.checks} checks (<code>wsanalyze rules</code>) "
-                 "found nothing.</p>")
+                 f"found nothing.</p><p>Checks passed by rule family: "
+                 f"{escape(fmt.checks_text(report))}.</p>")
     for g in report.groups:
         p.extend(_rule(report, g))
     if report.plots:
@@ -177,6 +178,8 @@ def _finding(report: Report, f: Finding, conn: dict) -> str:
     if f.before or f.after:
         lines = [fmt.message_line(m, t0) for m in f.before]
         lines.append(f"---- violation at packet {packet} ----")
+        if f.offending is not None:
+            lines.append(fmt.message_line(f.offending, t0) + "  ◀ offending")
         lines += [fmt.message_line(m, t0) for m in f.after]
         p.append("<details open><summary>Messages before and after</summary>"
                  + _pre(lines) + "</details>")

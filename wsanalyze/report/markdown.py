@@ -68,7 +68,8 @@ def write(report: Report, out: IO[str], images: dict[str, str]) -> None:
         out.write(f"> warning: {_cell(w)}\n\n")
     out.write("## Violations\n\n")
     if not report.groups:
-        out.write(f"None. The {report.checks} checks (`wsanalyze rules`) found nothing.\n\n")
+        out.write(f"None. The {report.checks} checks (`wsanalyze rules`) found nothing.\n\n"
+                  f"Checks passed by rule family: {fmt.checks_text(report)}.\n\n")
     for g in report.groups:
         _rule(out, report, g, images)
     if images:
@@ -130,6 +131,8 @@ def _finding(out: IO[str], report: Report, f: Finding, conn: dict) -> None:
     if f.before or f.after:
         lines = [fmt.message_line(m, t0) for m in f.before]
         lines.append(f"---- violation at packet {row['packet']} ----")
+        if f.offending is not None:
+            lines.append(fmt.message_line(f.offending, t0) + "  ◀ offending")
         lines += [fmt.message_line(m, t0) for m in f.after]
         out.write("<details><summary>Messages before and after</summary>\n\n"
                   + _fence(lines) + "\n</details>\n\n")

@@ -48,6 +48,8 @@ class Finding:
     before: list[dict[str, Any]] = field(default_factory=list)
     after: list[dict[str, Any]] = field(default_factory=list)
     reaction: str = ""
+    offending: dict[str, Any] | None = None
+    """The messages row holding the offending frame, when known."""
     dump: hexdump.FrameDump | None = None
     dump_note: str = ""
 
@@ -135,7 +137,18 @@ def split_endpoint(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def _context(msgs: list[dict[str, Any]], row: dict[str, Any]) -> tuple[list, list]:
+def _context(msgs: list[dict[str, Any]], row: dict[str, Any],
+             frame: dict[str, Any] | None) -> tuple[list, list, dict[str, Any] | None]:
+    """Messages before and after the violation, and the message holding the
+    offending frame (when it points at one)."""
+    hit = None
+    if frame is not None and frame.get("message") is not None:
+        hit = next((m for m in msgs if m["direction"] == frame["direction"]
+                    and m["index"] == frame["message"]), None)
+    if hit is not None:
+        prior = [m for m in msgs if m["index"] < hit["index"]]
+        later = [m for m in msgs if m["index"] > hit["index"]]
+        return prior[-CONTEXT:], later[:CONTEXT], hit
     packet = row.get("packet")
     ts = row["ts"]
 
@@ -144,7 +157,7 @@ def _context(msgs: list[dict[str, Any]], row: dict[str, Any]) -> tuple[list, lis
 
     prior = [m for m in msgs if before(m)]
     later = [m for m in msgs if not before(m)]
-    return prior[-CONTEXT:], later[:CONTEXT]
+    return prior[-CONTEXT:], later[:CONTEXT], None
 
 
 def reaction(row: dict[str, Any], conn: dict[str, Any], msgs: list[dict[str, Any]]) -> str:
@@ -187,7 +200,8 @@ def _wanted(row: dict[str, Any], rule: str, opts: ReportOptions) -> bool:
 
 
 def _groups(rows: list[dict[str, Any]], conns: dict[int, dict[str, Any]],
-            msgs: dict[int, list[dict[str, Any]]]) -> list[RuleGroup]:
+            msgs: dict[int, list[dict[str, Any]]],
+            frames: dict[tuple[int, int], dict[str, Any]]) -> list[RuleGroup]:
     by_rule: dict[str, dict[int, list[dict[str, Any]]]] = {}
     for r in rows:
         by_rule.setdefault(r["rule"], {}).setdefault(r["connection"], []).append(r)
@@ -201,9 +215,11 @@ def _groups(rows: list[dict[str, Any]], conns: dict[int, dict[str, Any]],
                                        "server": "?:0"})
             findings = []
             for r in vrows[:DETAILED]:
-                before, after = _context(msgs.get(conn_id, []), r)
+                frame = frames.get((conn_id, r["frame"])) if r.get("frame") is not None \
+                    else None
+                before, after, hit = _context(msgs.get(conn_id, []), r, frame)
                 findings.append(Finding(r, wireshark_filters(conn, r.get("packet")), before,
-                                        after, reaction(r, conn, msgs.get(conn_id, []))))
+                                        after, reaction(r, conn, msgs.get(conn_id, [])), hit))
             cgroups.append(ConnectionGroup(conn, len(vrows), findings,
                                            vrows[DETAILED:DETAILED + LISTED]))
         groups.append(RuleGroup(RULES[rule_id], sum(len(v) for v in per_conn.values()),
@@ -250,7 +266,9 @@ def _png(fig: Any) -> bytes:
 def _plots(result: Any, affected: list[int]) -> tuple[dict[str, bytes], dict[int, bytes]]:
     from wsanalyze import plots
 
-    overview = {name: _png(fn(result)) for name, fn in plots.PLOTS.items()}
+    overview = {name: _png(fn(result)) for name, fn in plots.PLOTS.items()
+                # One connection: its own timeline is the overview's.
+                if not (name == "timeline" and affected and len(result.connections) == 1)}
     timelines = {c: _png(plots.timeline(result, c)) for c in affected[:MAX_TIMELINES]}
     return overview, timelines
 
@@ -270,8 +288,10 @@ def build(path: str, opts: ReportOptions) -> Report:
         msgs.setdefault(m["connection"], []).append(m)
     frames = {(f["connection"], f["index"]): f for f in _records(result.frames)}
     chosen = [v for v in vrows if _wanted(v, v["rule"], opts)]
-    groups = _groups([v for v in chosen if not v["rule"].startswith("capture.")], conns, msgs)
-    notes = _groups([v for v in chosen if v["rule"].startswith("capture.")], conns, msgs)
+    groups = _groups([v for v in chosen if not v["rule"].startswith("capture.")], conns, msgs,
+                     frames)
+    notes = _groups([v for v in chosen if v["rule"].startswith("capture.")], conns, msgs,
+                    frames)
     scan = _attach_dumps(path, groups, frames, conns)
     summary = Summary()
     for record in (*(("message", m) for m in messages), *(("violation", v) for v in vrows),
