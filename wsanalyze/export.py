@@ -18,7 +18,7 @@ from typing import IO, Any
 from wsanalyze.sources.capture import open_capture
 from wsanalyze.sources.records import RawPacket
 from wsanalyze.tcp.packet import PacketParser
-from wsanalyze.tcp.segment import TcpSegment
+from wsanalyze.tcp.segment import ACK, SYN, TcpSegment
 
 _SLACK = 1e-6
 """Timestamps are floats: allow a microsecond at either end of a connection."""
@@ -47,13 +47,20 @@ class Flow:
 
 
 class FlowMatcher:
-    """Which chosen flow, if any, a packet belongs to."""
+    """Which chosen flow, if any, a packet belongs to.
+
+    A packet with a flow's addresses and ports belongs to it from the flow's first
+    packet on; after its last one (the connections table ends a connection at its
+    second FIN or its RST) only until a new SYN on the same ports starts another
+    connection, so the final ACK and late retransmissions are kept.
+    """
 
     def __init__(self, flows: Iterable[Flow]) -> None:
         self.by_pair: dict[frozenset[str], list[Flow]] = {}
-        for f in flows:
+        for f in sorted(flows, key=lambda f: f.ts_start):
             self.by_pair.setdefault(frozenset((f.client, f.server)), []).append(f)
         self.parser = PacketParser()
+        self._over: set[Flow] = set()
 
     def match(self, pkt: RawPacket) -> tuple[Flow, str] | None:
         """(flow, direction "c2s"/"s2c") of ``pkt``, or None."""
@@ -63,10 +70,19 @@ class FlowMatcher:
     def match_segment(self, seg: TcpSegment, ts: float) -> tuple[Flow, str] | None:
         src = endpoint_text(seg.src, seg.sport)
         dst = endpoint_text(seg.dst, seg.dport)
-        for f in self.by_pair.get(frozenset((src, dst)), ()):
-            if f.ts_start - _SLACK <= ts <= f.ts_end + _SLACK:
-                return f, ("c2s" if src == f.client else "s2c")
-        return None
+        flows = self.by_pair.get(frozenset((src, dst)))
+        if not flows:
+            return None
+        current = None
+        for f in flows:
+            if f.ts_start - _SLACK <= ts:
+                current = f
+        if current is None or current in self._over:
+            return None
+        if ts > current.ts_end + _SLACK and seg.flags & (SYN | ACK) == SYN:
+            self._over.add(current)  # the ports were reused by a new connection
+            return None
+        return current, ("c2s" if src == current.client else "s2c")
 
 
 def select_packets(path: str, flows: Iterable[Flow]) -> Iterator[tuple[RawPacket, Flow, str]]:

@@ -55,9 +55,20 @@ def direction_text(row: dict[str, Any], conn: dict[str, Any]) -> str:
     return "both directions"
 
 
+def status(report: Report) -> str:
+    """``PASS``, ``FAIL`` or ``NO WEBSOCKET`` (nothing was checked)."""
+    if not report.summary["capture"]["websocketConnections"]:
+        return "NO WEBSOCKET"
+    return "PASS" if report.clean else "FAIL"
+
+
 def verdict(report: Report) -> str:
     sev = report.summary["compliance"]["bySeverity"]
     shown = sum(g.count for g in report.groups)
+    if not report.summary["capture"]["websocketConnections"]:
+        return (f"No WebSocket connection in this capture ({report.tcp_conversations} TCP "
+                f"conversation(s), {report.summary['capture']['packets']} packet(s)): "
+                "nothing to check.")
     if report.clean:
         return (f"No protocol violation: {report.checks} checks of RFC 6455 and RFC 7692 "
                 f"were applied to {report.summary['capture']['websocketConnections']} "

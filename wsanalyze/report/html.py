@@ -37,6 +37,7 @@ th { background: var(--bg2); font-weight: 600; white-space: nowrap; }
   border: 1px solid; }
 .verdict.pass { background: #dafbe1; border-color: var(--ok); }
 .verdict.fail { background: #ffebe9; border-color: var(--error); }
+.verdict.none { background: var(--bg2); border-color: var(--line); }
 .badge { display: inline-block; border-radius: 10px; padding: 0 8px; color: #fff;
   font-size: 12px; font-weight: 600; vertical-align: middle; }
 .badge.error { background: var(--error); } .badge.warning { background: var(--warning); }
@@ -86,8 +87,9 @@ def write(report: Report, out: IO[str]) -> None:
              f"<style>{CSS}</style></head><body>")
     p.append(f"<h1>WebSocket protocol report</h1><div class=\"muted mono\">"
              f"{escape(report.path)}</div>")
-    status = "pass" if report.clean else "fail"
-    p.append(f"<div class=\"verdict {status}\"><strong>{status.upper()}</strong> — "
+    status = fmt.status(report)
+    css = "fail" if status == "FAIL" else "pass" if status == "PASS" else "none"
+    p.append(f"<div class=\"verdict {css}\"><strong>{status}</strong> — "
              f"{escape(fmt.verdict(report))}</div>")
     if report.options.export:
         target = os.path.basename(report.options.export)

@@ -44,7 +44,7 @@ def _cell(text: object) -> str:
 def write(report: Report, out: IO[str], images: dict[str, str]) -> None:
     doc = report.summary
     out.write(f"# WebSocket protocol report: `{os.path.basename(report.path)}`\n\n")
-    out.write(f"> **{'PASS' if report.clean else 'FAIL'}** — {fmt.verdict(report)}\n\n")
+    out.write(f"> **{fmt.status(report)}** — {fmt.verdict(report)}\n\n")
     if report.options.export:
         out.write(f"Evidence capture (the packets of the connections below, for Wireshark): "
                   f"[{os.path.basename(report.options.export)}]"
