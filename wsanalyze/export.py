@@ -3,7 +3,8 @@
 A second pass over the capture keeps every packet whose addresses and ports are
 those of a chosen connection and whose timestamp lies within it (the TCP and
 WebSocket handshakes included), unchanged: the captured bytes, the original
-length, the link type and the timestamp (microsecond resolution).  Memory stays
+length, the link type and the timestamp (exact for microsecond captures; for
+nanosecond ones to within the 0.2 µs a float keeps, see :func:`_units`).  Memory stays
 flat: packets are written as they are read.
 """
 
@@ -120,23 +121,32 @@ def section_header(comment: str | None = None) -> bytes:
     return _block(0x0A0D0D0A, struct.pack("<IHHq", _SHB_MAGIC, 1, 0, -1) + options)
 
 
-def interface_block(linktype: int) -> bytes:
-    # snaplen 0: no limit; default timestamp resolution (microseconds).
-    return _block(1, struct.pack("<HHI", linktype, 0, 0))
+def interface_block(linktype: int, units: int) -> bytes:
+    # snaplen 0: no limit; if_tsresol (option 9) 6 or 9: micro- or nanoseconds.
+    return _block(1, struct.pack("<HHI", linktype, 0, 0)
+                  + _option(9, bytes([9 if units == 10**9 else 6])) + _option(0, b""))
 
 
-def packet_block(interface: int, pkt: RawPacket) -> bytes:
-    ts = round(pkt.ts * 1_000_000)
+def packet_block(interface: int, pkt: RawPacket, units: int) -> bytes:
+    ts = round(pkt.ts * units)
     return _block(6, struct.pack("<IIIII", interface, ts >> 32, ts & 0xFFFFFFFF,
                                  len(pkt.data), max(pkt.orig_len, len(pkt.data))) + pkt.data)
 
 
+def _units(ts: float) -> int:
+    """Microseconds when ``ts`` is a whole number of them (pcap and most pcapng
+    captures: then written exactly), else nanoseconds.  A float holds an epoch
+    time to about 0.2 µs, so a nanosecond timestamp is written to within that."""
+    return 10**6 if abs(ts * 1e6 - round(ts * 1e6)) < 1e-3 else 10**9
+
+
 class PcapngWriter:
-    """Writes packets as Enhanced Packet Blocks, one interface per link type."""
+    """Writes packets as Enhanced Packet Blocks, one interface per link type (its
+    timestamp unit chosen from the first packet written on it)."""
 
     def __init__(self, out: IO[bytes], comment: str | None = None) -> None:
         self.out = out
-        self.interfaces: dict[int, int] = {}
+        self.interfaces: dict[int, tuple[int, int]] = {}
         self.packets = 0
         self.bytes = 0
         out.write(section_header(comment))
@@ -144,9 +154,9 @@ class PcapngWriter:
     def write(self, pkt: RawPacket) -> None:
         iface = self.interfaces.get(pkt.linktype)
         if iface is None:
-            iface = self.interfaces[pkt.linktype] = len(self.interfaces)
-            self.out.write(interface_block(pkt.linktype))
-        self.out.write(packet_block(iface, pkt))
+            iface = self.interfaces[pkt.linktype] = (len(self.interfaces), _units(pkt.ts))
+            self.out.write(interface_block(pkt.linktype, iface[1]))
+        self.out.write(packet_block(iface[0], pkt, iface[1]))
         self.packets += 1
         self.bytes += len(pkt.data)
 
