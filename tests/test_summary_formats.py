@@ -1,0 +1,176 @@
+"""``wsanalyze summary``: the JSON document (docs/summary-json.md), Markdown, text that
+scales to many connections and fits the terminal, and ``--fail-on`` exit codes on
+summary, violations and report."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.reportcaptures import many_connections, rule_case
+from wsanalyze.cli import main
+from wsanalyze.rules import RULES
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+DEFLATE = SAMPLES / "websockets-deflate.pcap"
+CHECKS = [r for r in RULES.values() if r.severity != "info"]
+
+
+def run(*args: str, columns: int | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    if columns is not None:
+        env["COLUMNS"] = str(columns)
+    return subprocess.run([sys.executable, "-m", "wsanalyze", *args], capture_output=True,
+                          text=True, timeout=300, env=env)
+
+
+def summary_json(path: Path, tmp_path: Path) -> dict:
+    out = tmp_path / "s.json"
+    assert main(["summary", str(path), "--format", "json", "-o", str(out), "-q"]) == 0
+    return json.loads(out.read_text())
+
+
+def test_json_shape_against_the_truth(tmp_path: Path) -> None:
+    doc = summary_json(DEFLATE, tmp_path)
+    truth = [json.loads(line) for line in
+             (SAMPLES / "websockets-deflate.truth.jsonl").read_text().splitlines()]
+    meta = json.loads((SAMPLES / "websockets-deflate.meta.json").read_text())
+    sent = Counter(t["client_port"] for t in truth
+                   if t["direction"] == "c2s" and t["type"] in ("text", "binary"))
+    received = Counter(t["client_port"] for t in truth
+                       if t["direction"] == "s2c" and t["type"] in ("text", "binary"))
+    assert doc["metrics"]["messagesSent"] == sum(sent.values())
+    assert doc["metrics"]["messagesReceived"] == sum(received.values())
+    assert doc["capture"]["websocketConnections"] == len(meta["connections"])
+    assert doc["handshake"]["extensions"] == ["permessage-deflate"]
+    assert doc["compliance"] == {
+        "rfc6455": True, "checksApplied": len(CHECKS),
+        "checksPassed": dict(Counter(r.id.split(".")[0] for r in CHECKS)),
+        "checksFailed": {}, "rules": [],
+        "bySeverity": {"error": 0, "warning": 0, "info": 0}, "byRule": {}}
+    assert 0 < doc["metrics"]["compressionRatio"] < 1
+    assert doc["metrics"]["avgLatencyMs"] > 0
+    assert doc["metrics"]["pingRttMs"]["count"] == sum(
+        1 for t in truth if t["type"] == "ping")
+    assert [c["connection"] for c in doc["connections"]] == [0, 1, 2]
+    for conn in doc["connections"]:
+        port = int(conn["client"].rsplit(":", 1)[1])
+        ours = meta["connections"][conn["connection"]]
+        assert ours["client_port"] == port
+        assert conn["metrics"]["messagesSent"] == sent[port]
+        assert conn["metrics"]["messagesReceived"] == received[port]
+        hs = conn["handshake"]
+        assert hs["protocol"] is None
+        assert isinstance(hs["extensions"], list) and len(hs["extensions"]) == 1
+        assert hs["extensions"][0].startswith("permessage-deflate")
+        assert conn["compliance"]["rfc6455"] is True
+        texts = [t for t in truth if t["client_port"] == port and t["type"] == "text"]
+        assert conn["metrics"]["messagesByType"]["c2s"]["text"] == sum(
+            1 for t in texts if t["direction"] == "c2s")
+        inflated = sum(len(base64.b64decode(t["payload_b64"])) for t in truth
+                       if t["client_port"] == port and t["type"] in ("text", "binary"))
+        assert conn["metrics"]["inflatedBytes"] == inflated
+
+
+def test_json_compliance_of_a_violating_capture(tmp_path: Path) -> None:
+    capture = tmp_path / "case.pcap"
+    case = rule_case("frame.client-unmasked", capture)
+    doc = summary_json(capture, tmp_path)
+    for part in (doc["compliance"], doc["connections"][0]["compliance"]):
+        assert part["rfc6455"] is False
+        assert part["rules"] == ["frame.client-unmasked"]
+        assert part["checksFailed"] == {"frame": 1}
+        assert part["checksPassed"]["frame"] == sum(
+            1 for r in CHECKS if r.id.startswith("frame.")) - 1
+    assert doc["compliance"]["byRule"] == {"frame.client-unmasked": {
+        "severity": "error", "reference": "RFC 6455 §5.1", "count": 1}}
+    assert doc["connections"][0]["client"] == "{}:{}".format(*case.conv.client)
+
+
+def test_markdown(tmp_path: Path) -> None:
+    capture = tmp_path / "case.pcap"
+    rule_case("frame.non-minimal-length", capture)
+    proc = run("summary", str(capture), "--format", "md")
+    assert proc.returncode == 0, proc.stderr
+    md = proc.stdout
+    assert md.startswith(f"### wsanalyze summary: `{capture}`")
+    assert "| warning | `frame.non-minimal-length` | 1 | RFC 6455 §5.2 |" in md
+    assert "<details><summary>1 connection(s)</summary>" in md
+
+
+def test_text_scales_to_many_connections(tmp_path: Path) -> None:
+    capture = tmp_path / "many.pcap"
+    many_connections(capture, 25)
+    proc = run("summary", str(capture), columns=60)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 60
+    text = proc.stdout
+    # Connection i sent i + 1 messages each way: the top 5 are 24..20.
+    assert "top by messages: #24 (50), #23 (48), #22 (46), #21 (44), #20 (42)" in \
+        text.replace("\n    ", " ")
+    assert "stream.example/feed: 25 conn, 650 msg" in text.replace("\n      ", " ")
+    assert not any(line.startswith("connection ") for line in lines)
+    assert "(25 connections: add --connections for one block each)" in text
+    proc = run("summary", str(capture), "--connections")
+    blocks = [line for line in proc.stdout.splitlines() if line.startswith("connection ")]
+    assert len(blocks) == 25
+    assert max(len(line) for line in proc.stdout.splitlines()) > 60  # no COLUMNS: whole
+
+
+# ------------------------------------------------------------------ --fail-on
+
+LEVELS = ["error", "warning", "info", None]
+
+
+def _codes(capture: Path, tmp_path: Path) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for command in ("summary", "violations", "report"):
+        codes = []
+        for level in LEVELS:
+            target = tmp_path / ("r.md" if command == "report" else "o.txt")
+            args = [command, str(capture), "-o", str(target)]
+            if command == "report":
+                args += ["--no-plots", "-q"]
+            else:
+                args += ["-q"]
+            if level:
+                args += ["--fail-on", level]
+            codes.append(main(args))
+        out[command] = codes
+    return out
+
+
+@pytest.mark.parametrize(("which", "expected"), [
+    ("clean", [0, 0, 0, 0]),
+    ("warning", [0, 1, 1, 0]),
+    ("error", [1, 1, 1, 0]),
+    ("info-only", [0, 0, 1, 0]),
+])
+def test_fail_on_exit_codes(which: str, expected: list[int], tmp_path: Path) -> None:
+    if which == "clean":
+        capture = DEFLATE
+    else:
+        capture = tmp_path / "case.pcap"
+        rule_case({"warning": "frame.non-minimal-length", "error": "frame.client-unmasked",
+                   "info-only": "handshake.rejected"}[which], capture)
+    assert _codes(capture, tmp_path) == {c: expected for c in ("summary", "violations",
+                                                                 "report")}
+
+
+def test_fail_on_usage_and_unreadable(tmp_path: Path) -> None:
+    proc = run("summary", str(DEFLATE), "--fail-on", "fatal")
+    assert proc.returncode == 2
+    bad = tmp_path / "bad.pcap"
+    bad.write_bytes(b"")
+    for command in ("summary", "violations"):
+        proc = run(command, str(bad), "--fail-on", "error")
+        assert proc.returncode == 1
+        assert proc.stderr.startswith("wsanalyze: error: ") and proc.stderr.count("\n") == 1
