@@ -5,8 +5,8 @@ mask), then ``--fail-on error`` gates on the capture."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import base64
+import contextlib
 import json
 import shutil
 import signal
