@@ -174,3 +174,12 @@ def test_fail_on_usage_and_unreadable(tmp_path: Path) -> None:
         proc = run(command, str(bad), "--fail-on", "error")
         assert proc.returncode == 1
         assert proc.stderr.startswith("wsanalyze: error: ") and proc.stderr.count("\n") == 1
+
+
+def test_percentiles_are_nearest_rank() -> None:
+    from wsanalyze.output.summary import percentiles
+
+    p = percentiles([ms / 1000 for ms in range(100, 0, -1)])  # 1..100 ms, shuffled order
+    assert p == {"count": 100, "mean": 50.5, "p50": 50.0, "p95": 95.0, "p99": 99.0}
+    assert percentiles([0.002])["p99"] == 2.0
+    assert percentiles([])["mean"] is None

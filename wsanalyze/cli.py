@@ -28,10 +28,14 @@ examples:
   wsanalyze violations capture.pcap --format csv
   wsanalyze frames capture.pcap.gz --format parquet -o frames.parquet
   wsanalyze rules --format jsonl
+  wsanalyze report capture.pcapng -o report.html      # bug-ticket report (or .md)
+  wsanalyze export capture.pcapng -o bug.pcapng --violations
+  wsanalyze violations capture.pcap --fail-on error   # CI gate: exit 1 on errors
 
 Tables and their columns are described in OUTPUTS.md; in files the payload is
 base64 in payload_b64.  Exit status: 0 ok (a warning names where a cut-short
-capture stopped), 1 nothing could be read, 2 bad usage.
+capture stopped), 1 nothing could be read, 2 bad usage; with --fail-on LEVEL
+(summary, violations, report) also 1 when violations of LEVEL or worse exist.
 """
 
 TABLE_COMMANDS = {
@@ -219,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
         except BrokenPipeError:
             sys.stderr.close()
             return 0
+        except KeyboardInterrupt:
+            print("wsanalyze: interrupted", file=sys.stderr)
+            return 130
     from wsanalyze.analysis import CaptureRun
     from wsanalyze.parallel import WorkerError
     from wsanalyze.sources.records import CaptureError
@@ -230,8 +237,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wsanalyze: error: {exc}", file=sys.stderr)
         return 1
     progress = _Progress(not args.quiet)
+    severities: set[str] = set()  # of the violations written, for --fail-on
     try:
-        status = _table(run, args, progress)
+        status = _table(run, args, progress, severities)
         if status:
             return status
     except BrokenPipeError:
@@ -249,7 +257,9 @@ def main(argv: list[str] | None = None) -> int:
     progress.done()
     for warning in run.warnings:
         print(f"wsanalyze: warning: {warning}", file=sys.stderr)
-    return getattr(run, "fail_status", 0)
+    from wsanalyze import failon
+
+    return failon.status(getattr(args, "fail_on", None), severities)
 
 
 def _options(args: argparse.Namespace, tables: frozenset[str]) -> Any:
@@ -272,7 +282,8 @@ def _nothing_read(run: Any, progress: _Progress) -> bool:
     return True
 
 
-def _table(run: Any, args: argparse.Namespace, progress: _Progress) -> int:
+def _table(run: Any, args: argparse.Namespace, progress: _Progress,
+           severities: set[str]) -> int:
     from wsanalyze.output.writers import make_writer
 
     table = TABLE_COMMANDS[args.command][0]
@@ -286,7 +297,6 @@ def _table(run: Any, args: argparse.Namespace, progress: _Progress) -> int:
     except OSError as exc:
         print(f"wsanalyze: error: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
         return 1
-    severities: set[str] = set()
     try:
         for kind, row in run:
             if kind == table:
@@ -300,12 +310,7 @@ def _table(run: Any, args: argparse.Namespace, progress: _Progress) -> int:
             stream.close()
         elif stream is sys.stdout:
             sys.stdout.flush()
-    if _nothing_read(run, progress):
-        return 1
-    from wsanalyze import failon
-
-    run.fail_status = failon.status(getattr(args, "fail_on", None), severities)
-    return 0
+    return 1 if _nothing_read(run, progress) else 0
 
 
 def _live(args: argparse.Namespace) -> int:

@@ -63,7 +63,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                         "the report's name with .pcapng) and link it from the report")
     p.add_argument("--no-plots", dest="plots", action="store_false",
                    help="leave the plots out (faster on big captures)")
-    failon.add_argument(p)
+    failon.add_argument(p)  # on the rows the report shows (after --rule, --severity, ...)
     p.add_argument("-q", "--quiet", action="store_true", help="no line on standard error")
     p.set_defaults(func=run)
     return p

@@ -52,8 +52,9 @@ def percentiles(values: Any) -> dict[str, float | int | None]:
     if not data:
         return {"count": 0, "mean": None, "p50": None, "p95": None, "p99": None}
 
-    def rank(p: float) -> float:
-        return round(data[min(len(data) - 1, max(0, -(-len(data) * p // 100) - 1))] * 1000, 3)
+    def rank(p: int) -> float:
+        # Nearest rank: the ceil(n * p / 100)-th smallest value.
+        return round(data[max(0, -(-len(data) * p // 100) - 1)] * 1000, 3)
 
     return {"count": len(data), "mean": round(sum(data) / len(data) * 1000, 3),
             "p50": rank(50), "p95": rank(95), "p99": rank(99)}
@@ -271,7 +272,8 @@ class Summary:
             self.severities[row["severity"]] += 1
             self.rules[row["rule"]] += 1
         elif table == "connection":
-            self._end(row, self.open.pop(row["connection"], None) or Counters())
+            conn = row["connection"]
+            self._end(row, self.open.pop(conn) if conn in self.open else Counters())
 
     def _end(self, row: dict[str, Any], c: Counters) -> None:
         doc = connection_doc(row, c)

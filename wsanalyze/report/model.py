@@ -91,9 +91,11 @@ class Report:
 
     @property
     def severities(self) -> Counter[str]:
-        return Counter({g.rule.severity: 0 for g in self.groups}) + Counter(
-            {sev: sum(g.count for g in self.groups if g.rule.severity == sev)
-             for sev in failon.LEVELS})
+        """Rows by severity among those the report shows (its filters applied)."""
+        counts: Counter[str] = Counter()
+        for g in (*self.groups, *self.notes):
+            counts[g.rule.severity] += g.count
+        return counts
 
     @property
     def clean(self) -> bool:
