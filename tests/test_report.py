@@ -294,3 +294,30 @@ def test_format_from_extension_or_usage_error(tmp_path: Path) -> None:
                "--no-plots", "-q")
     assert proc.returncode == 0
     assert (tmp_path / "r.txt").read_text().startswith("# WebSocket protocol report")
+
+
+@pytest.mark.parametrize(("name", "line"), [
+    ("handshake.bad-version", "Sec-WebSocket-Version: 8   ◀ handshake.bad-version"),
+    ("handshake.request-invalid/http-1.0", "GET /feed?v=2 HTTP/1.0   ◀ "
+                                           "handshake.request-invalid"),
+    ("deflate.bad-negotiation/repeated", "Sec-WebSocket-Extensions: permessage-deflate; "
+     "server_no_context_takeover; server_no_context_takeover   ◀ deflate.bad-negotiation"),
+])
+def test_handshake_violations_show_the_http_head(name: str, line: str, tmp_path: Path) -> None:
+    capture = tmp_path / "case.pcap"
+    case = rule_case(name, capture)
+    head = (case.oracles[-1].request if case.rows[0].direction == "c2s"
+            else case.oracles[-1].response)
+    assert line.split("   ◀")[0].encode() in head  # the line as the case sent it
+    _, md = report(capture, tmp_path / "r.md", "--no-plots")
+    assert f"\n{line}\n" in md
+
+
+def test_unfollowable_header_is_dissected(tmp_path: Path) -> None:
+    capture = tmp_path / "case.pcap"
+    case = rule_case("frame.length-msb", capture)
+    sent = next(o.data for o in case.oracles if o.sender == "s2c")
+    _, md = report(capture, tmp_path / "r.md", "--no-plots")
+    start = sent.index(b"\x82\x7f\x80")  # the header with the length's top bit set
+    assert f"header   {hexes(sent[start:start + 10])}" in md
+    assert "extended length 9223372036854775813   ◀ frame.length-msb" in md

@@ -30,8 +30,9 @@ class Want:
     flow: Flow
     direction: str
     """"c2s" or "s2c"."""
-    stream_offset: int
-    """As in the frames table: from the first byte after the handshake."""
+    stream_offset: int | None
+    """As in the frames table: from the first byte after the handshake; None for
+    the HTTP part before it (the handshake's request or response)."""
     length: int
 
 
@@ -59,11 +60,25 @@ class _Direction:
                 return
             offset, data = 0, bytes(self.head)
             self.head = bytearray()
+            self._http(data[:self.base])
         for w, buf in self.got.items():
+            if w.stream_offset is None:
+                continue
             start = self.base + w.stream_offset + len(buf)
             end = self.base + w.stream_offset + w.length
             if offset <= start < offset + len(data) and start < end:
                 buf += data[start - offset:end - offset]
+
+    def _http(self, head: bytes) -> None:
+        for w, buf in self.got.items():
+            if w.stream_offset is None and not buf:
+                buf += head[:w.length]
+
+    def finish(self) -> None:
+        """At the end of the stream: an HTTP part never followed by WebSocket bytes
+        (a rejected upgrade) is the whole of what was kept."""
+        if self.base is None:
+            self._http(bytes(self.head))
 
     def _find_base(self) -> int | None:
         """Offset after the last HTTP head (and body) at the stream's start, once
@@ -133,6 +148,8 @@ def fetch(path: str, wants: Iterable[Want],
     for flow, r in tcp.items():
         for ev in r.finish():
             _event(ev, flow, client_dir, streams)
+    for stream in streams.values():
+        stream.finish()
     scan.conversations = len(pairs)
     return {w: bytes(s.got[w]) for s in streams.values() for w in s.wants}, scan
 

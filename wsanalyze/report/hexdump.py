@@ -118,3 +118,54 @@ def matches(dump: FrameDump, frame: dict) -> bool:
             and bool(dump.header[1] & 0x80) == bool(frame["masked"])
             and dump.payload_length == int(frame["payload_length"])
             and len(dump.header) == int(frame["header_bytes"]))
+
+
+# The header field of the handshake each rule is about (lower case), or None for the
+# start line.
+_RULE_HEADER = {
+    "handshake.request-invalid": None, "handshake.rejected": None,
+    "handshake.bad-key": "sec-websocket-key", "handshake.bad-version": "sec-websocket-version",
+    "handshake.bad-accept": "sec-websocket-accept",
+    "handshake.response-invalid": "upgrade",
+    "handshake.unrequested-subprotocol": "sec-websocket-protocol",
+    "handshake.unrequested-extension": "sec-websocket-extensions",
+    "deflate.bad-negotiation": "sec-websocket-extensions",
+}
+MAX_HEAD_LINES = 40
+HEAD_RULES = frozenset(_RULE_HEADER)
+
+
+def http_head_lines(head: bytes, rule: str) -> list[str]:
+    """The HTTP head (the last one when there are several), one line per header
+    field, the line the rule is about marked (or a note when the field is missing)."""
+    text = head.decode("latin-1")
+    heads = [h for h in text.split("\r\n\r\n") if h.strip()]
+    if not heads:
+        return []
+    lines = heads[-1].split("\r\n")[:MAX_HEAD_LINES]
+    wanted = _RULE_HEADER.get(rule, "")
+    out = []
+    marked = False
+    for i, line in enumerate(lines):
+        name = line.split(":", 1)[0].strip().lower()
+        hit = (wanted is None and i == 0) or (bool(wanted) and i > 0 and name == wanted)
+        shown = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in line)
+        out.append(f"{shown}   ◀ {rule}" if hit else shown)
+        marked = marked or hit
+    if wanted and not marked:
+        out.append(f"(no {wanted} header field)   ◀ {rule}")
+    return out
+
+
+def raw_lines(data: bytes, rule: str) -> list[str]:
+    """Bytes the decoder could not follow as a frame: dissected when they read as a
+    frame header, else as plain hex rows."""
+    dump = parse(data, rule)
+    if dump is None:
+        return [f"bytes    ◀ {rule}", *hex_rows(data[:PAYLOAD_SHOWN])]
+    lines = dump.text_lines()
+    if not any(f.offending for f in dump.fields):
+        what = ("decoding resumed at this frame" if rule == "frame.resynchronised"
+                else "read as a frame header (the decoder did not follow it)")
+        lines.insert(0, f"{what}   ◀ {rule}")
+    return lines

@@ -175,6 +175,8 @@ def _finding(report: Report, f: Finding, conn: dict) -> str:
         p.append(f"<p>Then: {escape(fmt.reaction_text(f.reaction))}</p>")
     if f.dump is not None:
         p.append(_pre(f.dump.text_lines()))
+    elif f.dump_lines:
+        p.append(_pre(f.dump_lines))
     elif f.dump_note:
         p.append(f"<p class=\"muted\">Hex dump: {escape(f.dump_note)}.</p>")
     if f.before or f.after:

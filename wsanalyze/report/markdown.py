@@ -126,6 +126,8 @@ def _finding(out: IO[str], report: Report, f: Finding, conn: dict) -> None:
     out.write("\n")
     if f.dump is not None:
         out.write(_fence(f.dump.text_lines()) + "\n")
+    elif f.dump_lines:
+        out.write(_fence(f.dump_lines) + "\n")
     elif f.dump_note:
         out.write(f"*Hex dump: {f.dump_note}.*\n\n")
     if f.before or f.after:

@@ -51,6 +51,9 @@ class Finding:
     offending: dict[str, Any] | None = None
     """The messages row holding the offending frame, when known."""
     dump: hexdump.FrameDump | None = None
+    dump_lines: list[str] = field(default_factory=list)
+    """Instead of ``dump``: the HTTP head of a handshake rule, or bytes at the
+    stream offset of a header the decoder could not follow."""
     dump_note: str = ""
 
 
@@ -229,33 +232,57 @@ def _groups(rows: list[dict[str, Any]], conns: dict[int, dict[str, Any]],
     return groups
 
 
+HEAD_BYTES = 16 * 1024
+
+
+def _want(f: Finding, conn: dict[str, Any],
+          frames: dict[tuple[int, int], dict]) -> framebytes.Want | None:
+    """The bytes a finding's dump needs, if any."""
+    r = f.row
+    if "?" in conn["client"] or r.get("direction") not in ("c2s", "s2c"):
+        return None
+    flow = Flow.of(conn)
+    if r.get("frame") is not None:
+        frame = frames.get((r["connection"], r["frame"]))
+        if frame is None or r.get("stream_offset") is None:
+            return None
+        return framebytes.Want(flow, frame["direction"], int(r["stream_offset"]), DUMP_BYTES)
+    if r.get("stream_offset") is not None:
+        return framebytes.Want(flow, r["direction"], int(r["stream_offset"]), DUMP_BYTES)
+    if r["rule"] in hexdump.HEAD_RULES:
+        return framebytes.Want(flow, r["direction"], None, HEAD_BYTES)
+    return None
+
+
 def _attach_dumps(path: str, groups: list[RuleGroup], frames: dict[tuple[int, int], dict],
                   conns: dict[int, dict[str, Any]]) -> framebytes.Scan:
-    """Fetch the offending frames' bytes and dissect them (one pass over the capture,
-    which also counts its packets and TCP conversations)."""
-    wants: dict[int, tuple[Finding, framebytes.Want, dict]] = {}
+    """Fetch the bytes the findings point at and dissect them (one pass over the
+    capture, which also counts its packets and TCP conversations)."""
+    wants: list[tuple[Finding, framebytes.Want]] = []
     for g in groups:
         for cg in g.connections:
             for f in cg.findings:
-                r = f.row
-                frame = frames.get((r["connection"], r["frame"])) \
-                    if r.get("frame") is not None else None
-                if frame is None or r.get("stream_offset") is None or "?" in cg.conn["client"]:
-                    f.dump_note = "" if frame is None else "frame bytes not located"
-                    continue
-                w = framebytes.Want(Flow.of(cg.conn), frame["direction"],
-                                    int(r["stream_offset"]), DUMP_BYTES)
-                wants[id(f)] = (f, w, frame)
+                w = _want(f, cg.conn, frames)
+                if w is not None:
+                    wants.append((f, w))
     handshake = {c: row.get("handshake") != "not-captured" for c, row in conns.items()}
-    got, scan = framebytes.fetch(path, [w for _, w, _ in wants.values()], handshake)
-    for f, w, frame in wants.values():
+    got, scan = framebytes.fetch(path, [w for _, w in wants], handshake)
+    for f, w in wants:
         data = got.get(w, b"")
-        dump = hexdump.parse(data, f.row["rule"]) if data else None
-        if dump is not None and hexdump.matches(dump, frame):
-            f.dump = dump
+        rule = f.row["rule"]
+        if not data:
+            f.dump_note = "the bytes were not captured"
+        elif w.stream_offset is None:
+            f.dump_lines = hexdump.http_head_lines(data, rule)
+        elif f.row.get("frame") is None:
+            f.dump_lines = hexdump.raw_lines(data, rule)
         else:
-            f.dump_note = "the frame's bytes were not captured" if not data else \
-                "the frame's bytes could not be located in the TCP stream"
+            dump = hexdump.parse(data, rule)
+            if dump is not None and hexdump.matches(
+                    dump, frames[(f.row["connection"], f.row["frame"])]):
+                f.dump = dump
+            else:
+                f.dump_note = "the frame's bytes could not be located in the TCP stream"
     return scan
 
 
