@@ -167,6 +167,8 @@ def run(args: argparse.Namespace) -> int:
         error(f"cannot write {args.output}: {exc.strerror or exc}")
         return 1
     if not args.quiet:
+        for warning in capture.warnings:
+            print(f"wsanalyze: warning: {warning}", file=sys.stderr)
         if not rows:
             print("wsanalyze: warning: no connection matched; the export holds no packet",
                   file=sys.stderr)

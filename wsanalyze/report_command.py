@@ -119,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
                    f"{exc.strerror or exc}")
             return 1
     if not args.quiet:
+        for warning in report.warnings:
+            print(f"wsanalyze: warning: {warning}", file=sys.stderr)
         print(f"wsanalyze: wrote {args.output}" + (f" and {export}" if export else ""),
               file=sys.stderr)
     return failon.status(args.fail_on, report.severities)

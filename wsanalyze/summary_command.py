@@ -56,13 +56,13 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def width() -> int | None:
-    """The width to fit text lines in: COLUMNS when set, else the terminal's when
-    standard output is one; None (no limit) for a pipe or a file, so that scripts
-    and grep see whole lines."""
-    if os.environ.get("COLUMNS", "").isdigit():
-        return max(int(os.environ["COLUMNS"]), 20)
+    """The width to fit text lines in when standard output is a terminal: COLUMNS
+    when set, else the terminal's.  None (no limit) for a pipe or a file, so that
+    scripts and grep see whole lines."""
     if not sys.stdout.isatty():
         return None
+    if os.environ.get("COLUMNS", "").isdigit():
+        return max(int(os.environ["COLUMNS"]), 20)
     return max(shutil.get_terminal_size((100, 24)).columns, 20)
 
 
