@@ -321,3 +321,17 @@ def test_unfollowable_header_is_dissected(tmp_path: Path) -> None:
     start = sent.index(b"\x82\x7f\x80")  # the header with the length's top bit set
     assert f"header   {hexes(sent[start:start + 10])}" in md
     assert "extended length 9223372036854775813   ◀ frame.length-msb" in md
+
+
+def test_capture_quality_kept_apart_from_violations(tmp_path: Path) -> None:
+    capture = tmp_path / "case.pcap"
+    case = rule_case("capture.gap", capture)
+    gap = case.info[0]
+    code, md = report(capture, tmp_path / "r.md", "--no-plots", "--fail-on", "warning")
+    assert code == 0
+    quality = md.split("### Capture quality")[1].split("## Violations")[0]
+    assert "- `capture.gap` ×1 (connection 0): " in quality
+    assert f"packet {gap.packet} follows the gap" in quality
+    assert "1 message(s) incomplete" in quality
+    assert "**PASS**" in md and "## Violations\n\nNone." in md
+    assert report(capture, tmp_path / "r.md", "--no-plots", "--fail-on", "info")[0] == 1

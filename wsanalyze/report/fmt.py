@@ -119,5 +119,11 @@ def checks_text(report: Report) -> str:
     return ", ".join(f"{family} {n}" for family, n in passed.items())
 
 
+def incomplete_text(report: Report) -> str:
+    """A capture-quality line about messages that lost bytes, or ''."""
+    n = report.summary["metrics"]["incompleteMessages"]
+    return f"{n} message(s) incomplete: bytes of them were not captured." if n else ""
+
+
 def reaction_text(reaction: str) -> str:
     return reaction[:1].upper() + reaction[1:] if reaction else ""

@@ -111,6 +111,8 @@ def write(report: Report, out: IO[str]) -> None:
     else:
         p.append("<p>No gaps, snapshot-length truncation or connections begun before the "
                  "capture.</p>")
+    if fmt.incomplete_text(report):
+        p.append(f"<p>{escape(fmt.incomplete_text(report))}</p>")
     p.extend(f"<p class=\"muted\">warning: {escape(w)}</p>" for w in report.warnings)
     p.append("<h2>Violations</h2>")
     if not report.groups:

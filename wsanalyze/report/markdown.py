@@ -64,6 +64,8 @@ def write(report: Report, out: IO[str], images: dict[str, str]) -> None:
     else:
         out.write("No gaps, snapshot-length truncation or connections begun before the "
                   "capture.\n\n")
+    if fmt.incomplete_text(report):
+        out.write(f"{fmt.incomplete_text(report)}\n\n")
     for w in report.warnings:
         out.write(f"> warning: {_cell(w)}\n\n")
     out.write("## Violations\n\n")
