@@ -4,9 +4,9 @@ original) and by wsanalyze (same messages as in the full capture)."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -43,24 +43,25 @@ def messages(result: wsanalyze.AnalysisResult, connection: int) -> list[tuple]:
     return [(r.direction, r.type, bytes(r.payload)) for r in m.itertuples()]
 
 
-def test_connection_of_a_real_capture(tmp_path: Path) -> None:
-    """mixed.pcapng (dumpcap): the deflate connection from client port 40603."""
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_connection_of_a_real_capture(gzipped: bool, tmp_path: Path) -> None:
+    """mixed.pcapng (dumpcap, nanosecond timestamps): the deflate connection from
+    client port 40603, from the file as it is and gzip-compressed."""
+    source = SAMPLES / "mixed.pcapng"
+    if gzipped:
+        source = tmp_path / "mixed.pcapng.gz"
+        source.write_bytes(gzip.compress((SAMPLES / "mixed.pcapng").read_bytes()))
     meta = json.loads((SAMPLES / "mixed.meta.json").read_text())
     port = meta["connections"][-1]["client_port"]
     full = wsanalyze.analyze(SAMPLES / "mixed.pcapng")
     conn = int(full.connections[full.connections["client"].str.endswith(f":{port}")]
                ["connection"].iloc[0])
     out = tmp_path / "one.pcapng"
-    assert main(["export", str(SAMPLES / "mixed.pcapng"), "-o", str(out), "--connection",
-                 str(conn), "-q"]) == 0
+    assert main(["export", str(source), "-o", str(out), "--connection", str(conn), "-q"]) == 0
     expected = tshark_packets(SAMPLES / "mixed.pcapng", f"tcp.port == {port}")
     assert len(expected) > 10
-    got = tshark_packets(out)
-    # Same packets and lengths; this dumpcap capture has nanosecond timestamps, which
-    # the export keeps to within the 0.2 µs a float holds (microseconds are exact).
-    assert [p[1:] for p in got] == [p[1:] for p in expected]
-    for ours, theirs in zip(got, expected, strict=True):
-        assert abs(Decimal(ours[0]) - Decimal(theirs[0])) < Decimal("0.00000025")
+    # Same packets, lengths and (nanosecond) timestamps.
+    assert tshark_packets(out) == expected
     assert raw_frames(out) == raw_frames(SAMPLES / "mixed.pcapng", f"tcp.port == {port}")
     again = wsanalyze.analyze(out)
     assert list(again.connections["client"]) == [f"127.0.0.1:{port}"]
@@ -119,3 +120,20 @@ def test_unwritable_output_and_bad_capture(tmp_path: Path,
     bad.write_bytes(b"not a capture at all")
     assert main(["export", str(bad), "-o", str(tmp_path / "x.pcapng"), "--violations"]) == 1
     assert "not a pcap or pcapng file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("fmt", "nanosecond"), [("pcap", True), ("pcapng", False)])
+def test_timestamps_are_exact(fmt: str, nanosecond: bool, tmp_path: Path) -> None:
+    """Nanosecond pcap records and microsecond pcapng blocks keep every digit."""
+    case = CASES["frame.client-unmasked"]()
+    for i, p in enumerate(case.conv.frames):  # odd sub-microsecond times
+        p.ts_ns += 123 + 7 * i if nanosecond else 0
+    capture = tmp_path / f"case.{fmt}"
+    case.conv.write(capture, fmt=fmt, nanosecond=nanosecond)  # type: ignore[arg-type]
+    out = tmp_path / "out.pcapng"
+    assert main(["export", str(capture), "-o", str(out), "--violations", "-q"]) == 0
+    expected = tshark_packets(capture)
+    assert tshark_packets(out) == expected
+    if nanosecond:
+        assert expected[0][0].endswith("123")
+    assert raw_frames(out) == raw_frames(capture)

@@ -3,8 +3,8 @@
 A second pass over the capture keeps every packet whose addresses and ports are
 those of a chosen connection and whose timestamp lies within it (the TCP and
 WebSocket handshakes included), unchanged: the captured bytes, the original
-length, the link type and the timestamp (exact for microsecond captures; for
-nanosecond ones to within the 0.2 µs a float keeps, see :func:`_units`).  Memory stays
+length, the link type and the exact timestamp, by copying the stored records
+(:mod:`wsanalyze.sources.rawrecords`, see :class:`PcapngWriter`).  Memory stays
 flat: packets are written as they are read.
 """
 
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from wsanalyze.sources.capture import open_capture
+from wsanalyze.sources.rawrecords import PcapngBlock, PcapRecord, raw_records
 from wsanalyze.sources.records import RawPacket
 from wsanalyze.tcp.packet import PacketParser
 from wsanalyze.tcp.segment import ACK, SYN, TcpSegment
@@ -127,36 +128,65 @@ def interface_block(linktype: int, units: int) -> bytes:
                   + _option(9, bytes([9 if units == 10**9 else 6])) + _option(0, b""))
 
 
-def packet_block(interface: int, pkt: RawPacket, units: int) -> bytes:
-    ts = round(pkt.ts * units)
-    return _block(6, struct.pack("<IIIII", interface, ts >> 32, ts & 0xFFFFFFFF,
-                                 len(pkt.data), max(pkt.orig_len, len(pkt.data))) + pkt.data)
-
-
 def _units(ts: float) -> int:
-    """Microseconds when ``ts`` is a whole number of them (pcap and most pcapng
-    captures: then written exactly), else nanoseconds.  A float holds an epoch
-    time to about 0.2 µs, so a nanosecond timestamp is written to within that."""
+    """For a packet written from its float timestamp: microseconds when ``ts`` is
+    a whole number of them, else nanoseconds (to within the 0.2 µs a float holds)."""
     return 10**6 if abs(ts * 1e6 - round(ts * 1e6)) < 1e-3 else 10**9
 
 
 class PcapngWriter:
-    """Writes packets as Enhanced Packet Blocks, one interface per link type (its
-    timestamp unit chosen from the first packet written on it)."""
+    """Writes the chosen packets as pcapng, as losslessly as the input allows.
+
+    From a pcapng file the Section Header and Interface Description Blocks and the
+    packets' blocks are copied as stored (timestamps, options and comments kept);
+    from a pcap file each record becomes an Enhanced Packet Block with its exact
+    timestamp (an interface per link type, in the file's micro- or nanoseconds).
+    A packet the raw walk could not find (the main reader salvaged more of a damaged
+    file) is written from its decoded form, its timestamp rounded as a float holds it.
+    """
 
     def __init__(self, out: IO[bytes], comment: str | None = None) -> None:
         self.out = out
-        self.interfaces: dict[int, tuple[int, int]] = {}
+        self.comment = comment
+        self.interfaces: dict[tuple[int, int], int] = {}
+        self.section_interfaces = 0
+        self.started = False
         self.packets = 0
         self.bytes = 0
-        out.write(section_header(comment))
 
-    def write(self, pkt: RawPacket) -> None:
-        iface = self.interfaces.get(pkt.linktype)
+    def section(self, block: bytes) -> None:
+        """Copy a Section Header Block (interfaces start again at 0)."""
+        self.out.write(block)
+        self.started = True
+        self.interfaces = {}
+        self.section_interfaces = 0
+
+    def interface(self, block: bytes) -> None:
+        self.out.write(block)
+        self.section_interfaces += 1
+
+    def copy(self, block: bytes, size: int) -> None:
+        self.out.write(block)
+        self.packets += 1
+        self.bytes += size
+
+    def write(self, pkt: RawPacket, linktype: int | None = None, ticks: int | None = None,
+              units: int | None = None) -> None:
+        """A packet block of our own: exact when ``ticks`` and ``units`` are given."""
+        if not self.started:
+            self.out.write(section_header(self.comment))
+            self.started = True
+        units = units or _units(pkt.ts)
+        key = (pkt.linktype if linktype is None else linktype, units)
+        iface = self.interfaces.get(key)
         if iface is None:
-            iface = self.interfaces[pkt.linktype] = (len(self.interfaces), _units(pkt.ts))
-            self.out.write(interface_block(pkt.linktype, iface[1]))
-        self.out.write(packet_block(iface[0], pkt, iface[1]))
+            iface = self.interfaces[key] = self.section_interfaces
+            self.section_interfaces += 1
+            self.out.write(interface_block(key[0], units))
+        ts = round(pkt.ts * units) if ticks is None else ticks
+        self.out.write(_block(6, struct.pack("<IIIII", iface, ts >> 32, ts & 0xFFFFFFFF,
+                                             len(pkt.data), max(pkt.orig_len, len(pkt.data)))
+                              + pkt.data))
         self.packets += 1
         self.bytes += len(pkt.data)
 
@@ -165,6 +195,30 @@ def export(path: str, flows: Iterable[Flow], out: IO[bytes],
            comment: str | None = None) -> PcapngWriter:
     """Write the packets of ``flows`` in the capture at ``path`` to ``out``."""
     writer = PcapngWriter(out, comment)
-    for pkt, _, _ in select_packets(path, flows):
-        writer.write(pkt)
+    matcher = FlowMatcher(flows)
+    raws = raw_records(path)
+    raw: PcapRecord | PcapngBlock | None = None
+    with open_capture(path) as reader:
+        for pkt in reader:
+            # Walk the stored records in step with the packets (same numbering).
+            while raw is None or (raw.number or 0) < pkt.number:
+                raw = next(raws, None)
+                if raw is None:
+                    break
+                if isinstance(raw, PcapngBlock) and raw.number is None:
+                    if raw.block[:4] in (b"\x0a\x0d\x0d\x0a",):
+                        writer.section(raw.block)
+                    else:
+                        writer.interface(raw.block)
+                    raw = None
+            if not matcher.by_pair or matcher.match(pkt) is None:
+                continue
+            if isinstance(raw, PcapngBlock) and raw.number == pkt.number:
+                writer.copy(raw.block, len(pkt.data))
+            elif isinstance(raw, PcapRecord) and raw.number == pkt.number:
+                writer.write(pkt, raw.linktype, raw.ticks, raw.units)
+            else:
+                writer.write(pkt)
+    if not writer.started:
+        out.write(section_header(comment))
     return writer
