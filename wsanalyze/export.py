@@ -155,8 +155,9 @@ class PcapngWriter:
         self.bytes = 0
 
     def section(self, block: bytes) -> None:
-        """Copy a Section Header Block (interfaces start again at 0)."""
-        self.out.write(block)
+        """Copy a Section Header Block (interfaces start again at 0), its section
+        length set to -1 (unknown): the export leaves blocks out."""
+        self.out.write(block[:16] + b"\xff" * 8 + block[24:])
         self.started = True
         self.interfaces = {}
         self.section_interfaces = 0
