@@ -8,6 +8,7 @@ import base64
 import json
 import os
 import pty
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -201,3 +202,30 @@ def test_percentiles_are_nearest_rank() -> None:
     assert p == {"count": 100, "mean": 50.5, "p50": 50.0, "p95": 95.0, "p99": 99.0}
     assert percentiles([0.002])["p99"] == 2.0
     assert percentiles([])["mean"] is None
+
+
+def test_latency_is_measured_on_demand(tmp_path: Path) -> None:
+    truth = [json.loads(line) for line in
+             (SAMPLES / "websockets-deflate.truth.jsonl").read_text().splitlines()]
+    pings = sum(1 for t in truth if t["type"] == "ping")
+    fast = run("summary", str(DEFLATE)).stdout
+    assert "ping → pong: not measured (--latency measures it)" in fast
+    measured = run("summary", str(DEFLATE), "--latency").stdout
+    assert re.search(rf"^ping → pong: p50 .* \(n={pings}\)$", measured, re.M)
+    assert [line for line in fast.splitlines() if "ping → pong" not in line] == \
+        [line for line in measured.splitlines() if "ping → pong" not in line]
+    out = tmp_path / "n.json"
+    assert main(["summary", str(DEFLATE), "-f", "json", "--no-latency", "-o", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["metrics"]["avgLatencyMs"] is None and doc["metrics"]["pingRttMs"] is None
+
+
+def test_counts_agree_between_decoder_counters_and_message_rows(tmp_path: Path) -> None:
+    """The CLI counts from the decoder's counters, the report from message rows."""
+    from wsanalyze.report.model import ReportOptions, build
+
+    for capture in (DEFLATE, SAMPLES / "mixed.pcapng", SAMPLES / "node-ws-fragments.pcap"):
+        cli = summary_json(capture, tmp_path)
+        rows = build(str(capture), ReportOptions(plots=False)).summary
+        for key in ("capture", "metrics", "compliance", "handshake", "top", "servers"):
+            assert cli[key] == rows[key], (capture.name, key)

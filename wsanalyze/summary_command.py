@@ -49,6 +49,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                    help="write to FILE instead of standard output")
     p.add_argument("--connections", action=argparse.BooleanOptionalAction, default=None,
                    help="one block per connection (default: only below 20 connections)")
+    p.add_argument("--latency", action=argparse.BooleanOptionalAction, default=None,
+                   help="Ping → Pong round trips (avgLatencyMs, p50/p95/p99); they need "
+                        "every message decoded, about a third more CPU (default: on for "
+                        "json and md, off for text)")
     failon.add_argument(p)
     _common(p)
     p.set_defaults(func=run)
@@ -74,7 +78,9 @@ def run(args: argparse.Namespace) -> int:
     from wsanalyze.sources.records import CaptureError
 
     try:
-        run_ = CaptureRun(args.capture, _options(args, Summary.TABLES), args.jobs)
+        latency = args.latency if args.latency is not None else args.format != "text"
+        tables = Summary.LATENCY_TABLES if latency else Summary.TABLES
+        run_ = CaptureRun(args.capture, _options(args, tables), args.jobs)
     except CaptureError as exc:
         print(f"wsanalyze: error: {exc}", file=sys.stderr)
         return 1
@@ -87,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return 1
     progress = _Progress(not args.quiet)
-    summary = Summary()
+    summary = Summary(latency=latency)
     try:
         for record in run_:
             summary.add(record)

@@ -77,9 +77,21 @@ class Counters:
     """Ping → Pong round trips, seconds."""
 
 
+def counters_from_info(c: Counters, info: Any) -> None:
+    """The single place the decoder's per-connection counters (the ``info`` of a
+    ``connection-info`` record, a ConnectionInfo today) become summary counters."""
+    if info is None:
+        return
+    c.types = Counter(info.types)
+    c.compressed = info.compressed
+    c.compressed_raw = info.compressed_raw
+    c.compressed_inflated = info.compressed_inflated
+    c.incomplete = info.incomplete
+
+
 def count_message(c: Counters, row: dict[str, Any]) -> None:
-    """The single place message rows become counters (the lead may repoint it at a
-    declared counters type coming with the connection row)."""
+    """Count a messages row (when no decoder counters come with the connection, as
+    from a DataFrame) and pair Pings with Pongs."""
     d, kind = row["direction"], row["type"]
     c.types[(d, kind)] += 1
     if not row["complete"]:
@@ -88,7 +100,14 @@ def count_message(c: Counters, row: dict[str, Any]) -> None:
         c.compressed += 1
         c.compressed_raw += row["raw_length"]
         c.compressed_inflated += row["length"]
-    elif kind == "ping":
+    else:
+        pair_ping(c, row)
+
+
+def pair_ping(c: Counters, row: dict[str, Any]) -> None:
+    """Remember a Ping; match a Pong to the latest unanswered Ping with its payload."""
+    d, kind = row["direction"], row["type"]
+    if kind == "ping":
         pending = c.pings.setdefault(d, [])
         pending.append((bytes(row["payload"]), row["ts"]))
         del pending[:-PENDING_PINGS]
@@ -236,10 +255,18 @@ class Server:
 class Summary:
     """Feed it records; then render with :mod:`wsanalyze.output.summary_render`."""
 
-    TABLES = frozenset(("connection", "message", "violation"))
-    """What to ask the pipeline for."""
+    TABLES = frozenset(("connection-info", "violation"))
+    """What to ask the pipeline for: connection rows with the decoder's counters
+    (no message rows: fast)."""
+    LATENCY_TABLES = TABLES | {"message"}
+    """Also the message rows, for Ping → Pong round trips (slower)."""
 
-    def __init__(self, spill: int = 256 * 1024) -> None:
+    def __init__(self, spill: int = 256 * 1024, *, with_info: bool = True,
+                 latency: bool = True) -> None:
+        self._with_info = with_info
+        """Counts come with ``connection-info`` records; else from message rows."""
+        self.latency = latency
+        """Ping → Pong round trips are measured (message rows are fed)."""
         self.open: dict[int, Counters] = {}
         """Counters of connections still open."""
         self.blocks = _Blocks(spill)
@@ -266,17 +293,28 @@ class Summary:
     def add(self, record: Record) -> None:
         table, row = record
         if table == "message":
-            count_message(self._counters(row["connection"]), row)
+            c = self._counters(row["connection"])
+            if self._with_info:
+                pair_ping(c, row)  # the counts come with the connection
+            else:
+                count_message(c, row)
         elif table == "violation":
             self._counters(row["connection"]).violations[(row["severity"], row["rule"])] += 1
             self.severities[row["severity"]] += 1
             self.rules[row["rule"]] += 1
+        elif table == "connection-info":
+            conn = row["row"]["connection"]
+            c = self.open.pop(conn) if conn in self.open else Counters()
+            counters_from_info(c, row["info"])
+            self._end(row["row"], c)
         elif table == "connection":
             conn = row["connection"]
             self._end(row, self.open.pop(conn) if conn in self.open else Counters())
 
     def _end(self, row: dict[str, Any], c: Counters) -> None:
         doc = connection_doc(row, c)
+        if not self.latency:
+            doc["metrics"]["pingRttMs"] = None
         self.blocks[row["connection"]] = json.dumps(doc, ensure_ascii=False)
         m = doc["metrics"]
         self.types.update(c.types)

@@ -79,7 +79,7 @@ def capture_doc(s: Summary, info: CaptureInfo) -> dict[str, Any]:
             "compressedBytes": t["compressedBytes"], "inflatedBytes": t["inflatedBytes"],
             "incompleteMessages": t["incompleteMessages"],
             "handshakeRttMs": percentiles(s.handshake_rtts),
-            "pingRttMs": percentiles(s.ping_rtts),
+            "pingRttMs": percentiles(s.ping_rtts) if s.latency else None,
         },
         "compliance": {
             "rfc6455": s.severities["error"] == 0,
@@ -164,7 +164,8 @@ def headline(doc: dict[str, Any]) -> list[str]:
         lines.append(f"extensions: {', '.join(hs['extensions']) or '-'}; subprotocols: "
                      f"{', '.join(hs['protocols']) or '-'}")
     lines.append(f"handshake RTT: {_latency(m['handshakeRttMs'])}")
-    lines.append(f"ping → pong: {_latency(m['pingRttMs'])}")
+    lines.append(f"ping → pong: {_latency(m['pingRttMs'])}" if m["pingRttMs"] is not None
+                 else "ping → pong: not measured (--latency measures it)")
     return lines
 
 
@@ -189,7 +190,7 @@ def connection_lines(d: dict[str, Any]) -> list[str]:
         lines.append(f"  compression: {m['compressedMessages']}/{data} data messages "
                      f"compressed, {m['compressedBytes']} → {m['inflatedBytes']} bytes "
                      f"(ratio {m['compressionRatio']:.2f})")
-    if m["pingRttMs"]["count"]:
+    if m["pingRttMs"] and m["pingRttMs"]["count"]:
         lines.append(f"  ping → pong: {_latency(m['pingRttMs'])}")
     if m["incompleteMessages"]:
         lines.append(f"  incomplete messages: {m['incompleteMessages']}")

@@ -322,7 +322,7 @@ def build(path: str, opts: ReportOptions) -> Report:
     notes = _groups([v for v in chosen if v["rule"].startswith("capture.")], conns, msgs,
                     frames)
     scan = _attach_dumps(path, groups, frames, conns)
-    summary = Summary()
+    summary = Summary(with_info=False)
     for record in (*(("message", m) for m in messages), *(("violation", v) for v in vrows),
                    *(("connection", c) for c in conns_rows)):
         summary.add(record)
