@@ -33,7 +33,7 @@ def preview(m: dict[str, Any]) -> str:
     if text is None and raw and all(32 <= b < 127 for b in raw):
         text = repr(bytes(raw))
     if text is None:
-        return "(empty)" if not raw else raw[:24].hex(" ") + (" …" if len(raw) > 24 else "")
+        return "(empty)" if not raw else raw[:12].hex(" ") + (" …" if len(raw) > 12 else "")
     text = text.replace("\n", "⏎").replace("\r", "")
     return text[:PREVIEW] + ("…" if len(text) > PREVIEW else "")
 
