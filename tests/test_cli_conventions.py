@@ -16,8 +16,8 @@ from wsanalyze.output.schema import COLUMNS
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
 FRAGMENTS = SAMPLES / "node-ws-fragments.pcap"
-COMMANDS = ("summary", "connections", "messages", "frames", "violations", "follow", "live",
-            "plot", "rules", "columns")
+COMMANDS = ("summary", "report", "export", "connections", "messages", "frames", "violations",
+            "follow", "live", "plot", "rules", "columns", "batch")
 
 
 def out_of(capsys: pytest.CaptureFixture[str], argv: list[str], code: int = 0) -> str:
