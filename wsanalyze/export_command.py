@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import IO, Any, cast
 
 from wsanalyze import cli_args
 
@@ -186,9 +186,9 @@ def run(args: argparse.Namespace) -> int:
     flows = [Flow.of(r) for r in rows]
     if to_stdout:
         sys.stdout.flush()
-        stream = sys.__stdout__.buffer if sys.__stdout__ is not None else None
-        if stream is None:
+        if sys.__stdout__ is None:
             raise OutputError(STDOUT_NAME, "no standard output")
+        stream = cast(IO[bytes], sys.__stdout__.buffer)
         try:
             writer = export(args.capture, flows, stream, comment=comment)
             stream.flush()
