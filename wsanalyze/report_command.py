@@ -128,7 +128,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         try:
             report = build(args.capture, ReportOptions(export=export, plots=plots,
-                                                       record_filter=record_filter))
+                                                       record_filter=record_filter,
+                                                       analysis=_analysis(args)))
         except CaptureError as exc:
             _error(str(exc))
             if not to_stdout:
@@ -159,6 +160,14 @@ def run(args: argparse.Namespace) -> int:
             print(f"wsanalyze: wrote {args.output if not to_stdout else 'the report'}"
                   + (f" and {export}" if export else ""), file=sys.stderr)
     return failon.status(args.fail_on, report.severities)
+
+
+def _analysis(args: argparse.Namespace) -> dict[str, Any]:
+    """The analysis options of -j and the resource limits."""
+    options = cli_args.options(args, frozenset())
+    return {"limits": options.limits, "jobs": args.jobs,
+            "max_buffered": options.max_buffered,
+            "max_connections": options.max_connections}
 
 
 def _write(report: Any, out: Any, kind: str, path: str | None) -> None:

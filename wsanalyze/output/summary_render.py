@@ -192,7 +192,12 @@ def connection_lines(d: dict[str, Any]) -> list[str]:
     if m["incompleteMessages"]:
         lines.append(f"  incomplete messages: {m['incompleteMessages']}")
     if d["compliance"]["violations"]:
-        parts = ", ".join(f"{r} ×{n}" for r, n in d["compliance"]["violations"].items())
+        # Most severe first (errors, warnings, info), then by rule id.
+        order = ("error", "warning", "info")
+        ranked = sorted(d["compliance"]["violations"].items(),
+                        key=lambda kv: (order.index(RULES[kv[0]].severity)
+                                        if kv[0] in RULES else len(order), kv[0]))
+        parts = ", ".join(f"{r} ×{n}" for r, n in ranked)
         lines.append(f"  violations: {parts}")
     return lines
 

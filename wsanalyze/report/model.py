@@ -42,6 +42,9 @@ class ReportOptions:
     record_filter: Any = None
     """A :class:`~wsanalyze.filters.RecordFilter` on the violation rows (the shared
     command-line filters), applied with the options above."""
+    analysis: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments for :func:`~wsanalyze.analysis.analyze` (``limits``,
+    ``jobs``, ``max_buffered``, ``max_connections``: the command's -j and limits)."""
 
 
 @dataclass
@@ -330,7 +333,7 @@ def build(path: str, opts: ReportOptions) -> Report:
     from wsanalyze.analysis import analyze
 
     # Previews of 128 bytes hold every control frame's payload (Ping/Pong pairing).
-    result = analyze(path, payloads="preview", preview_bytes=128)
+    result = analyze(path, payloads="preview", preview_bytes=128, **opts.analysis)
     if opts.record_filter is not None:  # relative --since/--until
         opts.record_filter.capture_start = lambda: result.first_ts
     conns_rows = _records(result.connections)
