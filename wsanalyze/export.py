@@ -44,8 +44,11 @@ class Flow:
 
     @classmethod
     def of(cls, row: Any) -> Flow:
+        # A time no calendar holds is NaT (None) in a typed table: match at any time.
+        start, end = row["ts_start"], row["ts_end"]
         return cls(int(row["connection"]), str(row["client"]), str(row["server"]),
-                   float(row["ts_start"]), float(row["ts_end"]))
+                   float("-inf") if start is None else float(start),
+                   float("inf") if end is None else float(end))
 
 
 class FlowMatcher:

@@ -154,6 +154,15 @@ def first_pass(path: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]], A
     return connections, violations, run
 
 
+def _same_file(a: str, b: str) -> bool:
+    import os
+
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 def error(message: str) -> None:
     print(f"wsanalyze: error: {message}", file=sys.stderr)
 
@@ -165,6 +174,8 @@ def run(args: argparse.Namespace) -> int:
 
     cli_args.resolve_capture(args.parser, args)
     to_stdout = args.output == "-"
+    if not to_stdout and _same_file(args.capture, args.output):
+        args.parser.error(f"-o {args.output} is the capture itself: choose another file")
     if to_stdout and sys.stdout.isatty():
         args.parser.error("will not write a binary capture to a terminal: redirect "
                           "standard output or give -o FILE")
@@ -205,6 +216,9 @@ def run(args: argparse.Namespace) -> int:
                 writer = export(args.capture, flows, out, comment=comment)
         except OSError as exc:
             error(f"cannot write {args.output}: {exc.strerror or exc}")
+            return 1
+        except CaptureError as exc:  # the capture changed between the two passes
+            error(str(exc))
             return 1
     if not args.quiet:
         for warning in capture.warnings:

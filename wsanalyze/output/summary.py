@@ -73,7 +73,7 @@ class Counters:
     incomplete: int = 0
     violations: Counter[tuple[str, str]] = field(default_factory=Counter)
     """(severity, rule) → rows."""
-    pings: dict[str, list[tuple[bytes, float]]] = field(default_factory=dict)
+    pings: dict[str, list[tuple[bytes, float | None]]] = field(default_factory=dict)
     rtts: list[float] = field(default_factory=list)
     """Ping → Pong round trips, seconds."""
 
@@ -116,7 +116,8 @@ def pair_ping(c: Counters, row: dict[str, Any]) -> None:
         payload = bytes(row["payload"])
         for i in range(len(pending) - 1, -1, -1):
             if pending[i][0] == payload:
-                c.rtts.append(row["ts"] - pending[i][1])
+                if row["ts"] is not None and pending[i][1] is not None:  # None: NaT
+                    c.rtts.append(row["ts"] - pending[i][1])
                 del pending[: i + 1]  # earlier pings count as answered by this one
                 break
 

@@ -36,7 +36,7 @@ def preview(m: dict[str, Any]) -> str:
 
 
 def message_line(m: dict[str, Any], t0: float | None) -> str:
-    rel = f"+{m['ts'] - t0:.6f} s" if t0 is not None else ""
+    rel = f"+{m['ts'] - t0:.6f} s" if t0 is not None and m["ts"] is not None else ""
     flag = "" if m.get("complete", True) else " (incomplete)"
     comp = " compressed" if m.get("compressed") else ""
     return (f"#{m['index']:<4} {m['direction']}  packet {m['packet']:<6} {rel:>13}  "

@@ -154,15 +154,21 @@ def wireshark_filters(conn: dict[str, Any], packet: int | None) -> list[tuple[st
         out.append(("packet", f"frame.number == {packet}"))
     if conn.get("tcp_stream") is not None:
         out.append(("connection", f"tcp.stream eq {int(conn['tcp_stream'])}"))
-    (ca, cp), (sa, sp) = split_endpoint(conn["client"]), split_endpoint(conn["server"])
+    try:
+        (ca, cp), (sa, sp) = split_endpoint(conn["client"]), split_endpoint(conn["server"])
+    except ValueError:  # an endpoint a damaged capture left without address or port
+        return out
     ip = "ipv6" if ":" in ca else "ip"
     out.append(("addresses", f"{ip}.addr eq {ca} and {ip}.addr eq {sa} and "
                              f"tcp.port eq {cp} and tcp.port eq {sp}"))
     return out
 
 
-def split_endpoint(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
+def split_endpoint(text: str | None) -> tuple[str, int]:
+    """``"10.0.0.1:80"`` or ``"[::1]:80"`` → (address, port); ValueError otherwise."""
+    host, _, port = (text or "").rpartition(":")
+    if not host:
+        raise ValueError(f"not an endpoint: {text!r}")
     return host.strip("[]"), int(port)
 
 
@@ -182,7 +188,9 @@ def _context(msgs: list[dict[str, Any]], row: dict[str, Any],
     ts = row["ts"]
 
     def before(m: dict[str, Any]) -> bool:
-        return m["packet"] <= packet if packet is not None else m["ts"] <= ts
+        if packet is not None:
+            return bool(m["packet"] <= packet)
+        return m["ts"] is not None and ts is not None and m["ts"] <= ts
 
     prior = [m for m in msgs if before(m)]
     later = [m for m in msgs if not before(m)]
@@ -206,9 +214,10 @@ def reaction(row: dict[str, Any], conn: dict[str, Any], msgs: list[dict[str, Any
         what = (f"closed with code {code}" + (f" “{close['close_reason']}”"
                                              if close.get("close_reason") else "")
                 if code is not None else "closed without a status code")
-        dt = (close["ts"] - row["ts"]) * 1000
+        later_by = "" if close["ts"] is None or row["ts"] is None else \
+            f", {(close['ts'] - row['ts']) * 1000:.1f} ms later"  # NaT: a time out of range
         return (f"{who} {carried + ', then ' if carried else ''}{what} "
-                f"(packet {close['packet']}, {dt:.1f} ms later)")
+                f"(packet {close['packet']}{later_by})")
     end = conn.get("end")
     if end == "tcp-reset":
         return f"{who} {carried + '; ' if carried else ''}the TCP connection was reset"
