@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -137,3 +139,24 @@ def test_timestamps_are_exact(fmt: str, nanosecond: bool, tmp_path: Path) -> Non
     if nanosecond:
         assert expected[0][0].endswith("123")
     assert raw_frames(out) == raw_frames(capture)
+
+
+def test_standard_output_and_shared_options(tmp_path: Path) -> None:
+    """-o - writes the same pcapng to standard output (for `| tshark -r -`); -r, lists
+    of ids and rule wildcards as in the other commands; the capture is not its output."""
+    capture = tmp_path / "two.pcap"
+    _two_connections(capture)
+    out = tmp_path / "bad.pcapng"
+    assert main(["export", "-r", str(capture), "-o", str(out), "--rule", "frame.*", "-q"]) == 0
+    piped = subprocess.run([sys.executable, "-m", "wsanalyze", "export", str(capture), "-o",
+                            "-", "--rule", "frame.*", "-q"], capture_output=True, timeout=120,
+                           env={**os.environ,
+                                "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    assert (piped.returncode, piped.stderr) == (0, b"")
+    assert piped.stdout == out.read_bytes()
+    both = tmp_path / "both.pcapng"
+    assert main(["export", str(capture), "-o", str(both), "--connection", "0,1", "-q"]) == 0
+    assert len(tshark_packets(both)) == len(tshark_packets(capture))
+    with pytest.raises(SystemExit) as exc:
+        main(["export", str(capture), "-o", str(capture), "--violations"])
+    assert exc.value.code == 2

@@ -229,3 +229,41 @@ def test_counts_agree_between_decoder_counters_and_message_rows(tmp_path: Path) 
         rows = build(str(capture), ReportOptions(plots=False)).summary
         for key in ("capture", "metrics", "compliance", "handshake", "top", "servers"):
             assert cli[key] == rows[key], (capture.name, key)
+
+
+def test_filters_choose_connections_and_the_violations_counted(tmp_path: Path) -> None:
+    """The shared filters (issue 13) on the summary: a connection left out takes its
+    violations with it; --severity/--rule narrow the violations counted; --fail-on
+    judges what is left."""
+    from tests.pcaptools import write_conversations
+    from tests.reportcaptures import WS_T0, clean_session
+    from tests.rulecases import CASES
+
+    capture = tmp_path / "two.pcap"
+    write_conversations(capture, [clean_session(40001, WS_T0 - 100),
+                                  CASES["frame.client-unmasked"]().conv])
+
+    def doc(*extra: str) -> dict:
+        out = tmp_path / "s.json"
+        assert main(["summary", str(capture), "-o", str(out), "-q", *extra]) == 0
+        return json.loads(out.read_text())  # -o FILE.json: the format from the extension
+
+    every = doc()
+    assert every["capture"]["websocketConnections"] == 2
+    assert every["compliance"]["bySeverity"]["error"] >= 1
+    clean = doc("--connection", "0")
+    assert clean["capture"]["websocketConnections"] == 1
+    assert [c["connection"] for c in clean["connections"]] == [0]
+    assert clean["compliance"]["bySeverity"].get("error", 0) == 0
+    assert clean["compliance"]["rfc6455"] is True
+    assert main(["summary", str(capture), "--connection", "0", "--fail-on", "error",
+                 "-q"]) == 0
+    assert main(["summary", str(capture), "--connection", "1", "--fail-on", "error",
+                 "-q"]) == 1
+    infos = doc("--severity", "info")
+    assert infos["compliance"]["bySeverity"].get("error", 0) == 0
+    assert infos["capture"]["websocketConnections"] == 2
+    assert main(["violations", str(capture), "--rule", "frame.client-unmasked", "-F", "csv",
+                 "--fail-on", "error", "-q"]) == 1
+    assert main(["violations", str(capture), "--connection", "0", "-F", "csv",
+                 "--fail-on", "error", "-q"]) == 0
