@@ -182,8 +182,11 @@ def parse_summary(text: str) -> dict[str, Any]:
     """Message counts per type, packets, connections and violations from the
     output of ``wsanalyze summary``."""
     counts = dict.fromkeys(("text", "binary", "ping", "pong", "close"), 0)
+    # The capture totals; older summaries had only the per-connection lines.
+    totals = ("client → server:", "server → client:")
+    prefix = totals if text.count(totals[0]) else ("  c2s:", "  s2c:")
     for line in text.splitlines():
-        if line.startswith(("  c2s:", "  s2c:")):
+        if line.startswith(prefix):
             for n, kind in _SUMMARY_COUNTS.findall(line.split(";")[0]):
                 counts[kind] += int(n)
     head = _SUMMARY_HEAD.search(text)

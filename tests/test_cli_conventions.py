@@ -3,6 +3,7 @@ extension, -j 0, `rules ID`, `columns`, the progress line."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from pathlib import Path
@@ -16,8 +17,8 @@ from wsanalyze.output.schema import COLUMNS
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
 FRAGMENTS = SAMPLES / "node-ws-fragments.pcap"
-COMMANDS = ("summary", "connections", "messages", "frames", "violations", "follow", "live",
-            "plot", "rules", "columns")
+COMMANDS = ("summary", "report", "export", "connections", "messages", "frames", "violations",
+            "follow", "live", "plot", "rules", "columns", "batch")
 
 
 def out_of(capsys: pytest.CaptureFixture[str], argv: list[str], code: int = 0) -> str:
@@ -74,7 +75,9 @@ def test_output_format_from_the_extension(tmp_path: Path,
         ("m.json", lambda p: json.loads(p.read_text()) == rows),
         ("m.csv", lambda p: p.read_text() == csv),
         ("m.txt", lambda p: p.read_text() == table),
-        ("m.parquet", lambda p: pd.read_parquet(p)["payload_b64"].tolist()
+        # Parquet keeps payloads binary (the payload column), JSON Lines as base64.
+        ("m.parquet", lambda p: [base64.b64encode(b).decode() for b in
+                                 pd.read_parquet(p)["payload"]]
          == [r["payload_b64"] for r in rows]),
     ):
         path = tmp_path / name

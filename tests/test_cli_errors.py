@@ -28,6 +28,9 @@ def _commands(capture: Path, tmp: Path) -> dict[str, list[str]]:
     c = str(capture)
     return {
         "summary": ["summary", c],
+        "summary-json": ["summary", c, "-F", "json"],
+        "report": ["report", c, "-o", "-", "-F", "html", "--no-plots"],
+        "export": ["export", c, "-o", "-", "--connection", "0"],
         "connections": ["connections", c],
         "messages": ["messages", c],
         "frames": ["frames", c, "-F", "jsonl"],
@@ -106,8 +109,8 @@ def test_parquet_on_a_full_disk() -> None:
     assert "No space left on device" in lines[0]
 
 
-SIGINT_COMMANDS = ["summary", "connections", "messages", "frames", "violations", "follow",
-                   "plot"]
+SIGINT_COMMANDS = ["summary", "report", "export", "connections", "messages", "frames",
+                   "violations", "follow", "plot"]
 
 
 @pytest.mark.parametrize("command", SIGINT_COMMANDS)

@@ -19,6 +19,7 @@ import contextlib
 import json
 import random
 import struct
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -44,6 +45,9 @@ COMMANDS: list[list[str]] = [
     ["violations", "--format", "jsonl"],
     ["messages"],  # the human table (timestamps, previews)
     ["violations", "--format", "csv"],
+    ["summary", "-F", "json"],
+    ["report", "-o", "{out}.md", "--no-plots"],
+    ["export", "-o", "{out}.pcapng", "--violations"],
 ]
 
 Mutator = Callable[[random.Random, bytes, bytes], bytes]
@@ -145,8 +149,16 @@ def mutant(originals: list[bytes], index: int) -> bytes:
 
 def check_file(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Every command on ``path`` as a user runs it; raise AssertionError with why."""
+    with tempfile.TemporaryDirectory() as folder:  # report and export write files
+        _check_commands(path, Path(folder) / "out", capsys)
+    with contextlib.suppress(CaptureError):  # the one exception analyze() may raise
+        wsanalyze.analyze(path)
+
+
+def _check_commands(path: Path, out_stem: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for command in COMMANDS:
-        args = [command[0], str(path), *command[1:], "-q"]
+        args = [command[0], str(path),
+                *(a.replace("{out}", str(out_stem)) for a in command[1:]), "-q"]
         try:
             code = main(args)
         except Exception as exc:  # a traceback for the user
@@ -160,8 +172,8 @@ def check_file(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         if "jsonl" in command:
             for line in out.splitlines():
                 assert isinstance(json.loads(line), dict)
-    with contextlib.suppress(CaptureError):  # the one exception analyze() may raise
-        wsanalyze.analyze(path)
+        if "json" in command and code == 0:
+            assert isinstance(json.loads(out), dict)
 
 
 @pytest.mark.parametrize("chunk", range(CHUNKS))

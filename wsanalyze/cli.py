@@ -6,7 +6,8 @@ Commands live in their own modules (``register(subparsers)`` adds the parser wit
 turns them into one line and the conventional exit code for every command.
 
 Exit codes: 0 success (also when the capture was cut short: a warning says
-where), 1 nothing could be read or an output could not be written, 2 bad usage,
+where), 1 nothing could be read or an output could not be written (or
+``--fail-on LEVEL`` found violations of LEVEL or worse), 2 bad usage,
 130 interrupted (Ctrl-C), 141 the reader of standard output went away (as a
 shell reports a process killed by SIGPIPE; nothing is printed).
 """
@@ -39,11 +40,17 @@ examples:
   wsanalyze frames capture.pcap.gz --format parquet -o frames.parquet
   wsanalyze columns messages                           # what every column means
   wsanalyze rules frame.client-unmasked
+  wsanalyze summary capture.pcapng -F json -o summary.json
+  wsanalyze report capture.pcapng -o report.html      # bug-ticket report (or .md)
+  wsanalyze export capture.pcapng -o bug.pcapng --violations
+  wsanalyze violations capture.pcap --fail-on error   # CI gate: exit 1 on errors
 
 Tables and their columns are described in docs/columns.md (`wsanalyze columns`);
 in files the payload is base64 in payload_b64.  Exit status: 0 ok (a warning
 names where a cut-short capture stopped), 1 nothing could be read or an output
-could not be written, 2 bad usage, 130 interrupted, 141 output pipe closed.
+could not be written, 2 bad usage, 130 interrupted, 141 output pipe closed; with
+--fail-on LEVEL (summary, violations, report) also 1 when violations of LEVEL or
+worse were found.
 """
 
 EXIT_INTERRUPTED = 130
@@ -52,7 +59,16 @@ EXIT_BROKEN_PIPE = 141
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     """The top-level parser and the subcommand parsers by name."""
-    from wsanalyze import columns_command, follow, plot_command, rules_command, table_command
+    from wsanalyze import (
+        columns_command,
+        export_command,
+        follow,
+        plot_command,
+        report_command,
+        rules_command,
+        summary_command,
+        table_command,
+    )
 
     parser = argparse.ArgumentParser(
         prog="wsanalyze", description=DESCRIPTION, epilog=EPILOG,
@@ -60,15 +76,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("summary", help="overview of connections, messages, compression, "
-                       "violations", description="A human overview of each WebSocket "
-                       "connection: endpoints, path, subprotocol, extensions, message "
-                       "counts by type and direction, bytes, compression ratio, violations.")
-    cli_args.add_capture(p)
-    _add_filters(p)
-    cli_args.add_common(p)
-    p.set_defaults(func=_summary, parser=p)
-
+    summary_command.register(sub)
+    report_command.register(sub)
+    export_command.register(sub)
     table_command.register(sub)
     follow.register(sub)
     _register_live(sub)
@@ -159,43 +169,6 @@ def _error(message: str) -> None:
     with contextlib.suppress(OSError, ValueError):  # stderr itself gone: nothing to tell
         print(f"wsanalyze: error: {message}" if message != "interrupted"
               else "wsanalyze: interrupted", file=sys.stderr)
-
-
-def _summary(args: argparse.Namespace) -> int:
-    from wsanalyze.analysis import CaptureRun
-    from wsanalyze.filters import RecordFilter
-    from wsanalyze.output.summary import Summary
-    from wsanalyze.progress import Progress, file_size
-    from wsanalyze.sources.records import CaptureError
-    from wsanalyze.table_command import finish
-
-    cli_args.resolve_capture(args.parser, args)
-    try:
-        run = CaptureRun(args.capture, cli_args.options(args, Summary.TABLES), args.jobs)
-    except CaptureError as exc:
-        print(f"wsanalyze: error: {exc}", file=sys.stderr)
-        return 1
-    record_filter = RecordFilter.from_args(args, lambda: run.first_ts)
-    keep = record_filter.keep
-    filtered = bool(record_filter.active())
-    progress = Progress(not args.quiet, file_size(args.capture),
-                        lambda: run.reader.bytes_read if run.jobs == 1 else None)
-    summary = Summary()
-    try:
-        for record in run:
-            table, row = record
-            # Summary gets each connection's row with its counts ("connection-info").
-            if not filtered or keep(*(("connection", row["row"]) if table == "connection-info"
-                                      else record)):
-                summary.add(record)
-            progress.tick(run.packets)
-    finally:
-        progress.done()
-    if not run.packets and run.stopped:
-        return finish(run)
-    summary.write(sys.stdout, path=run.path, packets=run.packets, first_ts=run.first_ts,
-                  last_ts=run.last_ts, warnings=run.warnings)
-    return 0
 
 
 def _register_live(sub: Any) -> None:

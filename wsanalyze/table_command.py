@@ -2,7 +2,8 @@
 
 Each streams one table of the capture through the record filters into a writer
 (human table, JSON Lines, JSON, CSV or Parquet).  Exit codes: 0 written, 1 the
-capture could not be read or the output not written, 2 bad usage.
+capture could not be read or the output not written (or, for ``violations``,
+``--fail-on LEVEL`` found rows of LEVEL or worse among those written), 2 bad usage.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from wsanalyze import cli_args
+from wsanalyze import cli_args, failon
 from wsanalyze.filters import RecordFilter, add_filter_arguments
 
 TABLE_COMMANDS = {
@@ -50,6 +51,8 @@ def register(subparsers: Any) -> dict[str, argparse.ArgumentParser]:
                             "(truncated is then true); default: whole payloads")
         cli_args.add_time_display(p)
         add_filter_arguments(p)
+        if table == "violation":
+            failon.add_argument(p)  # on the rows written (after the filters)
         cli_args.add_common(p)
         p.set_defaults(func=run, parser=p, table=table)
         parsers[name] = p
@@ -128,11 +131,15 @@ def run(args: argparse.Namespace) -> int:
 
     # OUTPUTS.md row order: violations by packet (the pipeline finds some late).
     ordered = in_packet_order(rows()) if table == "violation" else rows()
+    fail_on: str | None = getattr(args, "fail_on", None)
+    severities: set[str] = set()  # of the violations written, for --fail-on
     try:
         for row in ordered:
             if timefmt is not None and timefmt.start is None:
                 timefmt.start = capture.first_ts
             writer.write(row)
+            if fail_on is not None:
+                severities.add(row["severity"])
         writer.close()
     except OSError as exc:
         if isinstance(exc, BrokenPipeError) or stream is not None:
@@ -142,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
         progress.done()
         if stream is not None:
             close_output(stream)
-    return finish(capture)
+    return finish(capture) or failon.status(fail_on, severities)
 
 
 def finish(capture: Any) -> int:
