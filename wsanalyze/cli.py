@@ -63,14 +63,16 @@ def build_parser() -> argparse.ArgumentParser:
                        "violations", description="A human overview of each WebSocket "
                        "connection: endpoints, path, subprotocol, extensions, message "
                        "counts by type and direction, bytes, compression ratio, violations.")
-    p.add_argument("capture", metavar="CAPTURE", help="pcap or pcapng file (may be .gz)")
+    p.add_argument("capture", metavar="CAPTURE",
+                   help="pcap or pcapng file (may be .gz); - is stdin")
     _common(p)
 
     for name, (_, helptext) in TABLE_COMMANDS.items():
         p = sub.add_parser(name, help=helptext, description=f"Write the {name} table: "
                            f"{helptext}.", formatter_class=argparse.RawDescriptionHelpFormatter,
                            epilog=EPILOG)
-        p.add_argument("capture", metavar="CAPTURE", help="pcap or pcapng file (may be .gz)")
+        p.add_argument("capture", metavar="CAPTURE",
+                   help="pcap or pcapng file (may be .gz); - is stdin")
         p.add_argument("--format", "-f", choices=("table", "jsonl", "csv", "parquet"),
                        default="table", help="table (human, default), jsonl (one JSON "
                        "object per line), csv, or parquet (needs -o)")
@@ -81,27 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "(truncated is then true); default: whole payloads")
         _common(p)
 
-    p = sub.add_parser(
-        "live", help="capture on an interface and stream records as they complete",
-        description="Sniff an interface (root or CAP_NET_RAW needed) and write records as "
-        "messages complete, until --count packets, --duration seconds or Ctrl-C.",
-        epilog="examples:\n  wsanalyze live -i lo -f 'tcp port 8765' --format jsonl\n"
-               "  wsanalyze live -i any --table violations --duration 60",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("-i", "--interface", required=True, help="interface name, e.g. lo, eth0, any")
-    p.add_argument("-f", "--filter", default="tcp", metavar="BPF",
-                   help="capture filter in tcpdump syntax (default: tcp)")
-    p.add_argument("-c", "--count", type=_positive_int, metavar="N",
-                   help="stop after N packets")
-    p.add_argument("-d", "--duration", type=float, metavar="SECONDS",
-                   help="stop after SECONDS")
-    p.add_argument("--table", choices=("messages", "violations", "frames", "connections"),
-                   default="messages", help="which records to write (default messages)")
-    p.add_argument("--format", choices=("table", "jsonl", "csv"), default="table")
-    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE")
-    p.add_argument("--max-payload", type=_positive_int, metavar="N",
-                   help="keep only the first N bytes of each payload in the output")
-    _common(p, jobs=False)
+    from wsanalyze import live_command
+
+    live_command.register(sub)
 
     from wsanalyze import plot_command
 
@@ -207,7 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "rules":
         return _rules(args.format)
     if args.command == "live":
-        return _live(args)
+        from wsanalyze import live_command
+
+        return live_command.run(args)
     if args.command == "plot":
         from wsanalyze import plot_command
 
@@ -312,53 +298,6 @@ def _table(run: Any, args: argparse.Namespace, progress: _Progress) -> int:
         elif stream is sys.stdout:
             sys.stdout.flush()
     return 1 if _nothing_read(run, progress) else 0
-
-
-def _live(args: argparse.Namespace) -> int:
-    from wsanalyze.output.writers import make_writer
-    from wsanalyze.pipeline import Analyzer
-    from wsanalyze.sources.live import LiveCapture
-    from wsanalyze.sources.records import CaptureError
-
-    table = TABLE_COMMANDS[args.table][0]
-    try:
-        capture = LiveCapture(args.interface, bpf_filter=args.filter, count=args.count,
-                              duration=args.duration)
-    except CaptureError as exc:
-        print(f"wsanalyze: error: {exc}", file=sys.stderr)
-        return 1
-    try:
-        stream = _open_output(args.output)
-    except OSError as exc:
-        print(f"wsanalyze: error: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
-        return 1
-    writer = make_writer(args.format, table, stream, None, args.max_payload)
-    analyzer = Analyzer(_options(args, frozenset((table,))))
-
-    def write(records: list) -> None:
-        for kind, row in records:
-            if kind == table:
-                writer.write(row)
-        if records:
-            stream.flush()  # live: each record as soon as it is known
-
-    try:
-        for pkt in capture:
-            write(analyzer.feed(pkt))
-    except KeyboardInterrupt:
-        pass
-    finally:
-        try:
-            write(analyzer.finish())
-            writer.close()
-            if stream is not sys.stdout:
-                stream.close()
-        except BrokenPipeError:
-            sys.stderr.close()
-    if not args.quiet:
-        print(f"wsanalyze: captured {capture.packets_read} packets on {args.interface}",
-              file=sys.stderr)
-    return 0
 
 
 def _rules(fmt: str) -> int:
