@@ -98,11 +98,11 @@ def _has_caps(text: str, field: str) -> bool:
 
 
 def privilege_problem(engine: Engine) -> str | None:
-    """None when the engine can open a capture (we are root, hold CAP_NET_RAW and
-    CAP_NET_ADMIN, or the program has them as file capabilities or is setuid root);
+    """None when the engine can open a capture (we hold CAP_NET_RAW and
+    CAP_NET_ADMIN, as root does, or the program has them as file capabilities or is
+    setuid root);
     otherwise what to do about it."""
-    if os.geteuid() == 0:
-        return None
+    # Effective capabilities, not the uid: root without CAP_NET_RAW cannot capture.
     with contextlib.suppress(OSError), open("/proc/self/status", encoding="ascii") as f:
         if _has_caps(f.read(), "CapEff:"):
             return None
@@ -265,6 +265,11 @@ class EngineProcess:
         """tcpdump prints its counters on SIGUSR1: ask each second, so drops are
         seen while they happen (dumpcap reports them only at the end)."""
         proc = self._proc
+        # Its SIGUSR1 handler is installed by the time it says "listening on";
+        # before that, the signal would kill it.
+        while not any("listening on" in line for line in self._stderr):
+            if self._stderr_done.wait(0.05):
+                return
         while proc is not None and proc.poll() is None and not self._stopping:
             with contextlib.suppress(ProcessLookupError):
                 proc.send_signal(signal.SIGUSR1)
