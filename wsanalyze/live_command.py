@@ -210,6 +210,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     for w in warnings:
         _note(f"warning: {w}")
+    stopper = _Stopper(source).__enter__()  # before the banner: callers signal after it
     name = getattr(getattr(source, "engine", None), "name", "scapy")
     _note(f"Capturing on '{args.interface}' (filter: {args.filter or 'none'}) with {name}"
           + (f", writing {args.write}" if args.write else ""))
@@ -219,11 +220,13 @@ def run(args: argparse.Namespace) -> int:
     watch = _DropWatch(source)
     watch.start()
     try:
-        with _Stopper(source):
-            _decode(source, analyzer, _emitter(writer, stream, table))
+        _decode(source, analyzer, _emitter(writer, stream, table))
+    except BaseException:
+        source.kill()  # e.g. the reader of our output went away
+        raise
     finally:
+        stopper.__exit__()
         watch.done.set()
-        source.kill()
         writer.close()
         if stream is not sys.stdout:
             stream.close()
@@ -240,7 +243,7 @@ def _emitter(writer: Any, stream: IO[str], table: str) -> Callable[[list[Any]], 
         for kind, row in records:
             if kind == table:
                 writer.write(row)
-            elif kind == "violation" and row["rule"] == "capture.gap" and not gap_warned:
+            if kind == "violation" and row["rule"] == "capture.gap" and not gap_warned:
                 gap_warned = True
                 _note(f"warning: bytes are missing from a TCP stream at packet "
                       f"{row['packet']}: packets may be dropped")

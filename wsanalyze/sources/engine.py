@@ -32,6 +32,9 @@ _SEARCH = "/usr/bin:/usr/sbin:/usr/local/bin:/usr/local/sbin:/bin:/sbin"
 _CAP_NET_RAW = 13
 _CAP_NET_ADMIN = 12
 _START_TIMEOUT = 30.0
+_SETTLE = 0.6
+"""Seconds dumpcap is given, when asked to stop, to receive the packets still in
+the kernel's current ring block (libpcap's 250 ms timeout, with room)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +156,7 @@ def parse_stderr_stats(text: str) -> DropStats | None:
     also on SIGUSR1); the last ones when there are several."""
     stats: DropStats | None = None
     for line in text.splitlines():
+        line = line.strip("\r")
         if m := re.match(r"Packets captured: (\d+)", line):
             stats = stats or DropStats()
             stats.captured = int(m.group(1))
@@ -230,8 +234,9 @@ class EngineProcess:
         evidence = None
         if self.write is not None:
             try:
+                # Unbuffered: the file holds every packet as soon as it is spooled.
                 evidence = Ring(self.write, *self.ring) if self.ring else open(  # noqa: SIM115
-                    self.write, "wb")
+                    self.write, "wb", buffering=0)
             except OSError as exc:
                 raise CaptureError(f"cannot write {self.write}: {exc.strerror}") from None
         try:
@@ -293,8 +298,22 @@ class EngineProcess:
         return self._spool.behind if self._spool else 0
 
     def stop(self) -> None:
-        """Ask the engine to finish (it writes its statistics, then exits)."""
+        """Ask the engine to finish (it writes its statistics, then exits).
+        Returns at once (it may be called from a signal handler)."""
+        if self._stopping:
+            return
         self._stopping = True
+        if self.engine.name == "dumpcap":
+            # dumpcap reads the kernel ring block by block, a block being handed
+            # over when full or after libpcap's timeout; it does not read the last
+            # one when it stops.  Packets of the last moment come after the timeout.
+            timer = threading.Timer(_SETTLE, self._interrupt)
+            timer.daemon = True
+            timer.start()
+        else:
+            self._interrupt()  # tcpdump runs in immediate mode
+
+    def _interrupt(self) -> None:
         proc = self._proc
         if proc is not None and proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):

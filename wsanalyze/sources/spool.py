@@ -250,6 +250,7 @@ class Ring:
             self._out_size += length
             off += length
         self._pending = buf[off:]
+        self._out.flush()  # each chunk on disk at once, as the -w file
         return len(data)
 
     def close(self) -> None:
