@@ -112,14 +112,16 @@ class Live:
     def finish(self, sig: int | None = signal.SIGTERM) -> int:
         if sig is not None and self.proc.poll() is None:
             self.proc.send_signal(sig)
-        self.out, _ = self.proc.communicate(timeout=TIMEOUT)
+        assert self.proc.stdout is not None
+        self.out = self.proc.stdout.read()  # stderr is our thread's: no communicate()
+        self.proc.wait(TIMEOUT)
         self._reader.join(TIMEOUT)
         return int(self.proc.returncode)
 
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
-            self.proc.communicate()
+            self.proc.wait(TIMEOUT)
 
 
 def _rows(path: Path) -> list[dict]:  # type: ignore[type-arg]
@@ -433,8 +435,9 @@ def test_stdin_from_tcpdump_decodes_as_packets_arrive(tmp_path: Path) -> None:
         assert b"listening on lo" in tcpdump.stderr.readline()
         sent: list[str | bytes] = [f"piped {i}" for i in range(50)]
         asyncio.run(_burst("127.0.0.1", port, sent))
-        # Every row arrives while tcpdump is still running: decoded as packets come.
-        rows = [json.loads(ours.stdout.readline()) for _ in range(100)]
+        # Every row arrives while tcpdump is still running: decoded as packets come
+        # (the 100 echoed messages, then the close handshake).
+        rows = [json.loads(ours.stdout.readline()) for _ in range(102)]
         assert tcpdump.poll() is None
         tcpdump.send_signal(signal.SIGINT)
         rest, err = ours.communicate(timeout=TIMEOUT)
@@ -445,6 +448,7 @@ def test_stdin_from_tcpdump_decodes_as_packets_arrive(tmp_path: Path) -> None:
                 p.wait()
     assert ours.returncode == 0, err
     assert rest == ""
+    assert [r["type"] for r in rows[100:]] == ["close", "close"]
     got = _data(rows)
     for direction in ("c2s", "s2c"):
         assert [p for d, p in got if d == direction] == [m.encode() for m in sent]
