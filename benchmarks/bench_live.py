@@ -120,7 +120,7 @@ def memory(seconds: float, msg_rate: float, connections: int, png: Path) -> dict
             time.sleep(1.0)  # the sampling period, not a wait for an event
         sent = json.loads(load.communicate()[0])
         packets, dropped = live.stop()
-    _plot(samples, png, msg_rate, connections)
+    _plot(samples, png, sent["messages"] / sent["seconds"], connections)
     rss = [kib for _, kib in samples]
     tail = rss[len(rss) // 2 :]
     return {"seconds": seconds, "messages": sent["messages"],
@@ -142,8 +142,8 @@ def _plot(samples: list[tuple[float, int]], png: Path, msg_rate: float,
     ax.set_xlabel("seconds")
     ax.set_ylabel("RSS (MiB)")
     ax.set_ylim(bottom=0)
-    ax.set_title(f"wsanalyze live: RSS under {msg_rate:,.0f} echoed messages/s, "
-                 f"{connections} connections at a time")
+    ax.set_title(f"wsanalyze live: RSS, {msg_rate:,.0f} messages/s echoed, "
+                 f"{connections} connections at a time", fontsize=10)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(png, dpi=100)

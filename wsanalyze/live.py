@@ -89,6 +89,7 @@ class LiveSession:
             self.source.kill()
         finally:
             self.stats = self.source.finish()
+            self.source.close()
 
     def _add(self, records: list[Record]) -> None:
         keep = self._keep_payload

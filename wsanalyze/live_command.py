@@ -222,7 +222,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         _decode(source, analyzer, _emitter(writer, stream, table))
     except BaseException:
-        source.kill()  # e.g. the reader of our output went away
+        source.close()  # e.g. the reader of our output went away
         raise
     finally:
         stopper.__exit__()
@@ -264,10 +264,14 @@ def _decode(source: Any, analyzer: Any, emit: Callable[[list[Any]], None]) -> No
 
 def _finish(source: Any, analyzer: Any, args: argparse.Namespace) -> int:
     stats = source.finish()
+    source.close()
     error = source.error
     if error:
         _err(error)
         return 1
+    stopped = source.reader.stopped if source.reader is not None else None
+    if stopped:
+        _note(f"warning: {stopped}")
     if not args.quiet or stats.dropped:
         _note(f"{stats.text()} on {args.interface}"
               + (f" ({analyzer.packets:,} decoded)" if stats.captured != analyzer.packets

@@ -235,6 +235,9 @@ class CaptureReader:
 
     def _open(self, shown: str) -> BinaryIO:
         if self.path == STDIN:
+            if os.isatty(0):
+                raise CaptureError("cannot read standard input: it is a terminal (pipe a "
+                                   "capture into it, e.g. tcpdump -U -w - | wsanalyze ... -)")
             return open(0, "rb", buffering=0, closefd=False)  # fd 0 stays open
         if os.path.isdir(self.path):
             raise CaptureError(f"cannot read {shown}: it is a directory, not a capture file")

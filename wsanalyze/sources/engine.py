@@ -328,6 +328,9 @@ class EngineProcess:
         """After :meth:`packets` ended: wait for the engine, return its counts."""
         proc = self._proc
         if proc is not None:
+            if proc.poll() is None and not self._stopping:
+                self._stopping = True  # reading ended first (a corrupt stream)
+                self._interrupt()
             try:
                 proc.wait(timeout=_START_TIMEOUT)
             except subprocess.TimeoutExpired:

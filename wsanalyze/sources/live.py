@@ -99,6 +99,7 @@ class LiveCapture:
     running_stats = None
     error = None
     spooled = 0
+    reader = None
 
     def kill(self) -> None:
         self._stop = True
