@@ -351,6 +351,8 @@ class EngineProcess:
     @property
     def error(self) -> str | None:
         """Why the engine ended on its own with an error, if it did."""
+        if self._spool is not None and self._spool.error:
+            return f"capturing on {self.interface} stopped: {self._spool.error}"
         proc = self._proc
         if proc is None or proc.returncode in (None, 0) or self._stopping:
             return None

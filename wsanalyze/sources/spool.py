@@ -17,7 +17,7 @@ import shutil
 import struct
 import tempfile
 import threading
-from typing import BinaryIO, Protocol
+from typing import IO, BinaryIO, Protocol
 
 SEGMENT_SIZE = 64 << 20
 _READ_SIZE = 1 << 20
@@ -34,7 +34,7 @@ class _Sink(Protocol):
 class Spool:
     """Bytes of ``pipe`` (a capture stream), readable in order by one reader."""
 
-    def __init__(self, pipe: BinaryIO, evidence: _Sink | None = None, *,
+    def __init__(self, pipe: IO[bytes], evidence: _Sink | None = None, *,
                  segment_size: int = SEGMENT_SIZE) -> None:
         self._pipe = pipe
         self._evidence = evidence
@@ -79,7 +79,9 @@ class Spool:
                 if not data:
                     break
                 if self._evidence is not None:
-                    self._evidence.write(data)
+                    done = 0
+                    while done < len(data):  # an unbuffered file may write a part
+                        done += self._evidence.write(data[done:]) or len(data) - done
                 view = memoryview(data)
                 while view:
                     n = os.write(self._wfd, view)
