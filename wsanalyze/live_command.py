@@ -135,10 +135,11 @@ def _check(engine_name: str | None) -> int:
 
 class _Stopper:
     """SIGINT/SIGTERM: the first asks the capture to finish (final rows are
-    written), a second one kills it."""
+    written), a second one kills it.  Installed before the capture starts, so a
+    signal that comes while it starts stops it as soon as it has started."""
 
-    def __init__(self, source: Any) -> None:
-        self.source = source
+    def __init__(self) -> None:
+        self.source: Any = None
         self.signals = 0
         self._old: dict[int, Any] = {}
 
@@ -147,8 +148,15 @@ class _Stopper:
             self._old[sig] = signal.signal(sig, self._handle)
         return self
 
+    def attach(self, source: Any) -> None:
+        self.source = source
+        if self.signals:
+            source.stop()
+
     def _handle(self, signum: int, frame: Any) -> None:
         self.signals += 1
+        if self.source is None:
+            return
         if self.signals == 1:
             self.source.stop()
         else:
@@ -187,11 +195,7 @@ def run(args: argparse.Namespace) -> int:
     if args.ring and not args.write:
         _err("--ring needs -w FILE (the name of the ring's files)")
         return 2
-    from wsanalyze.cli import TABLE_COMMANDS, _open_output, _options
-    from wsanalyze.output.writers import make_writer
-    from wsanalyze.pipeline import Analyzer
-    from wsanalyze.sources.live import open_live
-    from wsanalyze.sources.records import CaptureError
+    from wsanalyze.cli import TABLE_COMMANDS, _open_output
 
     table = TABLE_COMMANDS[args.table][0]
     try:
@@ -199,40 +203,22 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         _err(f"cannot write {args.output}: {exc.strerror}")
         return 1
-    warnings: list[str] = []
-    try:
-        source = open_live(args.interface, args.filter, engine=args.engine,
-                           count=args.count, duration=args.duration,
-                           buffer_mib=args.buffer_size, snaplen=args.snaplen,
-                           write=args.write, ring=args.ring, warn=warnings)
-    except CaptureError as exc:
-        _err(str(exc))
-        return 1
-    for w in warnings:
-        _note(f"warning: {w}")
-    stopper = _Stopper(source).__enter__()  # before the banner: callers signal after it
-    name = getattr(getattr(source, "engine", None), "name", "scapy")
-    _note(f"Capturing on '{args.interface}' (filter: {args.filter or 'none'}) with {name}"
-          + (f", writing {args.write}" if args.write else ""))
-    writer = make_writer(args.format, table, stream, None, args.max_payload)
-    # Violations are decoded too: a capture.gap while capturing hints at drops.
-    analyzer = Analyzer(_options(args, frozenset((table, "violation"))))
-    watch = _DropWatch(source)
-    watch.start()
-    try:
-        _decode(source, analyzer, _emitter(writer, stream, table))
-    except BaseException:
-        source.close()  # e.g. the reader of our output went away
-        raise
-    finally:
-        stopper.__exit__()
-        watch.done.set()
-        writer.close()
-        if stream is not sys.stdout:
-            stream.close()
-        else:
-            sys.stdout.flush()
-    return _finish(source, analyzer, args)
+    with _Stopper() as stopper:
+        source = _start(args)
+        if source is None:
+            return 1
+        stopper.attach(source)
+        try:
+            decoded = _decode(source, args, table, stream)
+        except BaseException:
+            source.close()  # e.g. the reader of our output went away
+            raise
+        finally:
+            if stream is not sys.stdout:
+                stream.close()
+            else:
+                sys.stdout.flush()
+        return _finish(source, args, decoded)
 
 
 def _emitter(writer: Any, stream: IO[str], table: str) -> Callable[[list[Any]], None]:
@@ -253,16 +239,54 @@ def _emitter(writer: Any, stream: IO[str], table: str) -> Callable[[list[Any]], 
     return emit
 
 
-def _decode(source: Any, analyzer: Any, emit: Callable[[list[Any]], None]) -> None:
+def _start(args: argparse.Namespace) -> Any:
+    """The started capture, or None after printing why it could not start."""
+    from wsanalyze.sources.live import open_live
+    from wsanalyze.sources.records import CaptureError
+
+    warnings: list[str] = []
+    try:
+        source = open_live(args.interface, args.filter, engine=args.engine,
+                           count=args.count, duration=args.duration,
+                           buffer_mib=args.buffer_size, snaplen=args.snaplen,
+                           write=args.write, ring=args.ring, warn=warnings)
+    except CaptureError as exc:
+        _err(str(exc))
+        return None
+    for w in warnings:
+        _note(f"warning: {w}")
+    name = getattr(getattr(source, "engine", None), "name", "scapy")
+    _note(f"Capturing on '{args.interface}' (filter: {args.filter or 'none'}) with {name}"
+          + (f", writing {args.write}" if args.write else ""))
+    return source
+
+
+def _decode(source: Any, args: argparse.Namespace, table: str, stream: IO[str]) -> int:
+    """Decode until the capture ends; returns the number of packets decoded."""
+    from wsanalyze.cli import _options
+    from wsanalyze.output.writers import make_writer
+    from wsanalyze.pipeline import Analyzer
+
+    writer = make_writer(args.format, table, stream, None, args.max_payload)
+    # Violations are decoded too: a capture.gap while capturing hints at drops.
+    analyzer = Analyzer(_options(args, frozenset((table, "violation"))))
+    emit = _emitter(writer, stream, table)
+    watch = _DropWatch(source)
+    watch.start()
     feed = analyzer.feed
-    for pkt in source.packets():
-        out = feed(pkt)
-        if out:
-            emit(out)
-    emit(analyzer.finish())
+    try:
+        for pkt in source.packets():
+            out = feed(pkt)
+            if out:
+                emit(out)
+        emit(analyzer.finish())
+    finally:
+        watch.done.set()
+        writer.close()
+    return int(analyzer.packets)
 
 
-def _finish(source: Any, analyzer: Any, args: argparse.Namespace) -> int:
+def _finish(source: Any, args: argparse.Namespace, decoded: int) -> int:
     stats = source.finish()
     source.close()
     error = source.error
@@ -274,7 +298,7 @@ def _finish(source: Any, analyzer: Any, args: argparse.Namespace) -> int:
         _note(f"warning: {stopped}")
     if not args.quiet or stats.dropped:
         _note(f"{stats.text()} on {args.interface}"
-              + (f" ({analyzer.packets:,} decoded)" if stats.captured != analyzer.packets
+              + (f" ({decoded:,} decoded)" if stats.captured != decoded
                  else ""))
     if stats.dropped:
         _note(f"warning: {stats.dropped:,} packets were dropped: their bytes are "
