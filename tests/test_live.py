@@ -16,6 +16,7 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -216,12 +217,14 @@ async def _open_connection(port: int, evidence: Path, stop: asyncio.Event) -> No
         await asyncio.sleep(TIMEOUT)  # cancelled by the caller once the rows are checked
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_signal_flushes_final_rows(tmp_path: Path, sig: int) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, None])
+def test_signal_or_duration_flushes_final_rows(tmp_path: Path, sig: int | None) -> None:
+    """SIGTERM, SIGINT, or (None) -d ending the capture while a connection is open."""
     port = _free_port()
     out, pcap = tmp_path / "conns.jsonl", tmp_path / "e.pcapng"
+    duration = ("-d", "4") if sig is None else ()
     live = Live("-i", "lo", "-f", f"tcp port {port}", "--table", "connections", "--format",
-                "jsonl", "-o", str(out), "-w", str(pcap))
+                "jsonl", "-o", str(out), "-w", str(pcap), *duration)
     status: list[int] = []
 
     async def scenario() -> None:
@@ -418,6 +421,26 @@ def test_interface_statistics_blocks_are_read(tmp_path: Path) -> None:
     assert (stats.ifrecv, stats.ifdrop) == (0, 0)
 
 
+def test_interface_statistics_counters_of_a_crafted_block(tmp_path: Path) -> None:
+    def block(btype: int, body: bytes) -> bytes:
+        length = 12 + len(body)
+        return struct.pack("<II", btype, length) + body + struct.pack("<I", length)
+
+    def option(code: int, value: int) -> bytes:
+        return struct.pack("<HHQ", code, 8, value)
+
+    shb = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    idb = block(1, struct.pack("<HHI", 1, 0, 262144))
+    isb = block(5, struct.pack("<III", 0, 0, 0) + option(4, 10) + option(5, 3) + option(7, 2)
+                + struct.pack("<HH", 0, 0))
+    path = tmp_path / "isb.pcapng"
+    path.write_bytes(shb + idb + isb)
+    reader = open_capture(path)
+    assert list(reader) == [] and reader.stopped is None
+    stats = reader.interface_stats[0]
+    assert (stats.ifrecv, stats.ifdrop, stats.osdrop, stats.filteraccept) == (10, 3, 2, None)
+
+
 # -- standard input ----------------------------------------------------------------
 
 
@@ -479,6 +502,11 @@ def test_stdin_equals_file_for_pcap_pcapng_and_gzip(tmp_path: Path) -> None:
             assert piped.returncode == 0, piped.stderr
             assert piped.stdout == _offline(path, table), (path.name, table)
     assert len(_offline(pcapng).splitlines()) == 3 * 2 + 2  # and the two close frames
+    with pcapng.open("rb") as stdin:  # --jobs cannot split a pipe: one process reads it
+        jobs = subprocess.run([sys.executable, "-m", "wsanalyze", "messages", "-", "-j", "2",
+                               "--format", "jsonl"], stdin=stdin, env=ENV,
+                              capture_output=True, text=True, timeout=TIMEOUT)
+    assert jobs.stdout == _offline(pcapng)
 
 
 def test_reader_yields_each_packet_before_the_next_is_written() -> None:
