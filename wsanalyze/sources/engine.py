@@ -18,7 +18,7 @@ import shutil
 import signal
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from wsanalyze.sources.capture import CaptureReader
@@ -199,6 +199,24 @@ def explain_failure(engine: Engine, interface: str, bpf: str, stderr: str) -> st
     return f"cannot capture on {interface}: {engine.name}: {first}"
 
 
+def _death_signal() -> Callable[[], None] | None:
+    """A function for the child, before exec, that makes Linux SIGTERM it if we
+    are killed (kill -9), or an idle engine would capture on forever.  prctl is
+    looked up here, in the parent: the child only calls it (no loader locks
+    after fork)."""
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+    def child() -> None:
+        prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+
+    return child
+
+
 class EngineProcess:
     """One capture: the engine's child process, its spool, its statistics.
 
@@ -240,9 +258,11 @@ class EngineProcess:
             except OSError as exc:
                 raise CaptureError(f"cannot write {self.write}: {exc.strerror}") from None
         try:
+            # Its own session: a terminal's Ctrl-C reaches only us, and we stop it
+            # in order (final rows, statistics).
             self._proc = subprocess.Popen(self.command, stdout=subprocess.PIPE,
                                           stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                          start_new_session=True)
+                                          start_new_session=True, preexec_fn=_death_signal())
         except OSError as exc:
             raise CaptureError(f"cannot run {self.engine.path}: {exc.strerror}") from None
         assert self._proc.stdout is not None and self._proc.stderr is not None
