@@ -51,7 +51,8 @@ class CaptureRun:
         self.path = os.fspath(path)
         self.options = options or Options()
         self.reader: CaptureReader = open_capture(self.path)
-        self.jobs = jobs
+        # Standard input can be read only once: workers could not each read it.
+        self.jobs = 1 if self.path == "-" else jobs
         self.analyzer = Analyzer(self.options)
         self.streams: dict[int, int] = self.analyzer.streams
         """Connection id → Wireshark's tcp.stream, filled while iterating."""

@@ -8,8 +8,10 @@ turns them into one line and the conventional exit code for every command.
 Exit codes: 0 success (also when the capture was cut short: a warning says
 where), 1 nothing could be read or an output could not be written (or
 ``--fail-on LEVEL`` found violations of LEVEL or worse), 2 bad usage,
-130 interrupted (Ctrl-C), 141 the reader of standard output went away (as a
-shell reports a process killed by SIGPIPE; nothing is printed).
+3 ``live`` only: packets were dropped (:mod:`wsanalyze.live_command`; Ctrl-C and
+SIGTERM stop a live capture cleanly), 130 interrupted (Ctrl-C), 141 the reader
+of standard output went away (as a shell reports a process killed by SIGPIPE;
+nothing is printed).
 """
 
 from __future__ import annotations
@@ -17,9 +19,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-from typing import Any
-
-from wsanalyze import cli_args
 
 DESCRIPTION = """\
 Passive WebSocket analyzer for packet captures (pcap, pcapng, gzip-compressed).
@@ -44,13 +43,15 @@ examples:
   wsanalyze report capture.pcapng -o report.html      # bug-ticket report (or .md)
   wsanalyze export capture.pcapng -o bug.pcapng --violations
   wsanalyze violations capture.pcap --fail-on error   # CI gate: exit 1 on errors
+  tcpdump -U -w - 'tcp port 8765' | wsanalyze messages - -F jsonl   # - is stdin
+  wsanalyze live -i lo -f 'tcp port 8765' -F jsonl     # capture (dumpcap/tcpdump)
 
 Tables and their columns are described in docs/columns.md (`wsanalyze columns`);
 in files the payload is base64 in payload_b64.  Exit status: 0 ok (a warning
 names where a cut-short capture stopped), 1 nothing could be read or an output
-could not be written, 2 bad usage, 130 interrupted, 141 output pipe closed; with
---fail-on LEVEL (summary, violations, report) also 1 when violations of LEVEL or
-worse were found.
+could not be written, 2 bad usage, 3 live: packets were dropped, 130 interrupted,
+141 output pipe closed; with --fail-on LEVEL (summary, violations, report) also 1
+when violations of LEVEL or worse were found.
 """
 
 EXIT_INTERRUPTED = 130
@@ -63,6 +64,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         columns_command,
         export_command,
         follow,
+        live_command,
         plot_command,
         report_command,
         rules_command,
@@ -81,7 +83,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     export_command.register(sub)
     table_command.register(sub)
     follow.register(sub)
-    _register_live(sub)
+    live_command.register(sub)
     plot_command.register(sub)
     rules_command.register(sub)
     columns_command.register(sub)
@@ -169,81 +171,6 @@ def _error(message: str) -> None:
     with contextlib.suppress(OSError, ValueError):  # stderr itself gone: nothing to tell
         print(f"wsanalyze: error: {message}" if message != "interrupted"
               else "wsanalyze: interrupted", file=sys.stderr)
-
-
-def _register_live(sub: Any) -> None:
-    p = sub.add_parser(
-        "live", help="capture on an interface and stream records as they complete",
-        description="Sniff an interface (root or CAP_NET_RAW needed) and write records as "
-        "messages complete, until --count packets, --duration seconds or Ctrl-C.",
-        epilog="examples:\n  wsanalyze live -i lo -f 'tcp port 8765' --format jsonl\n"
-               "  wsanalyze live -i any --table violations --duration 60",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("-i", "--interface", required=True, help="interface name, e.g. lo, eth0, any")
-    p.add_argument("-f", "--filter", default="tcp", metavar="BPF",
-                   help="capture filter in tcpdump syntax (default: tcp)")
-    p.add_argument("-c", "--count", type=cli_args.positive_int, metavar="N",
-                   help="stop after N packets")
-    p.add_argument("-d", "--duration", type=float, metavar="SECONDS",
-                   help="stop after SECONDS")
-    p.add_argument("--table", choices=("messages", "violations", "frames", "connections"),
-                   default="messages", help="which records to write (default messages)")
-    p.add_argument("-F", "--format", choices=("table", "jsonl", "csv"), default="table")
-    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE")
-    p.add_argument("--max-payload", type=cli_args.positive_int, metavar="N",
-                   help="keep only the first N bytes of each payload in the output")
-    _add_filters(p)
-    cli_args.add_common(p, with_jobs=False)
-    p.set_defaults(func=_live, parser=p)
-
-
-def _live(args: argparse.Namespace) -> int:
-    from wsanalyze.filters import RecordFilter
-    from wsanalyze.output.schema import column_names
-    from wsanalyze.output.streams import close_output, open_output
-    from wsanalyze.output.writers import make_writer
-    from wsanalyze.pipeline import Analyzer
-    from wsanalyze.sources.live import LiveCapture
-    from wsanalyze.sources.records import CaptureError
-    from wsanalyze.table_command import TABLE_COMMANDS
-
-    table = TABLE_COMMANDS[args.table][0]
-    record_filter = RecordFilter.from_args(args)
-    problem = record_filter.check_table(table, column_names(table))
-    if problem:
-        args.parser.error(problem)
-    try:
-        options = cli_args.options(args, frozenset((table,)))
-        capture = LiveCapture(args.interface, bpf_filter=args.filter, count=args.count,
-                              duration=args.duration)
-    except CaptureError as exc:
-        print(f"wsanalyze: error: {exc}", file=sys.stderr)
-        return 1
-    stream = open_output(args.output)
-    writer = make_writer(args.format, table, stream, None, args.max_payload)
-    analyzer = Analyzer(options)
-    record_filter.capture_start = lambda: analyzer.first_ts
-    record_filter.stream_of = analyzer.streams
-
-    def write(records: list) -> None:
-        for kind, row in records:
-            if kind == table and record_filter.keep(kind, row):
-                writer.write(row)
-        if records:
-            stream.flush()  # live: each record as soon as it is known
-
-    try:
-        for pkt in capture:
-            write(analyzer.feed(pkt))
-    except KeyboardInterrupt:
-        pass  # Ctrl-C ends a live capture normally: what was decoded is written
-    write(analyzer.finish())
-    writer.close()
-    close_output(stream)
-    if not args.quiet:
-        print(f"wsanalyze: captured {capture.packets_read} packets on {args.interface}",
-              file=sys.stderr)
-    return 0
 
 
 if __name__ == "__main__":

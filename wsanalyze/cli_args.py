@@ -57,11 +57,13 @@ def jobs(text: str) -> int:
 
 
 def add_capture(p: argparse.ArgumentParser) -> None:
-    """``CAPTURE`` as a positional argument, or ``-r FILE`` as tshark users type it."""
+    """``CAPTURE`` as a positional argument, or ``-r FILE`` as tshark users type it;
+    ``-`` (either way) is standard input."""
     p.add_argument("capture", metavar="CAPTURE", nargs="?",
-                   help="pcap or pcapng file (may be .gz)")
+                   help="pcap or pcapng file (may be .gz); - is standard input, "
+                        "decoded as packets arrive (tcpdump -U -w - | ...)")
     p.add_argument("-r", "--read", dest="read", metavar="FILE",
-                   help="the capture file (same as CAPTURE, as in tshark -r)")
+                   help="the capture file (same as CAPTURE, as in tshark -r; - is stdin)")
 
 
 def resolve_capture(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:

@@ -20,7 +20,11 @@ from wsanalyze.sources import pcap, pcapng
 from wsanalyze.sources.pcap import FormatError, Read, fill
 from wsanalyze.sources.records import NON_PACKET_LINKTYPE, CaptureError, RawPacket
 
-__all__ = ["NON_PACKET_LINKTYPE", "CaptureError", "CaptureReader", "RawPacket", "open_capture"]
+__all__ = ["NON_PACKET_LINKTYPE", "STDIN", "CaptureError", "CaptureReader", "RawPacket",
+           "open_capture"]
+
+STDIN = "-"
+"""The capture path that means standard input (a pipe from tcpdump -U -w -, ssh, ...)."""
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _GZIP_IN_CHUNK = 256 * 1024
@@ -135,6 +139,8 @@ class _GzipStream:
         got = 0
         while got < n and not self._done:
             if not self._in:
+                if got:
+                    break  # a pipe: hand over what is decoded rather than wait for more
                 self._in = self._raw()
                 if not self._in:
                     if not self._done and not self._between_members:
@@ -205,13 +211,21 @@ class CaptureReader:
     compressed: bool
     """True when the file is gzip-compressed."""
 
-    def __init__(self, path: str | os.PathLike[str] | os.PathLike[bytes] | bytes) -> None:
+    interface_stats: dict[int, pcapng.InterfaceStats]
+    """The latest pcapng Interface Statistics Block of each interface (by id), as
+    read so far: the capture engine's packet and drop counts."""
+
+    def __init__(self, path: str | os.PathLike[str] | os.PathLike[bytes] | bytes,
+                 stream: BinaryIO | None = None) -> None:
         self.path = os.fspath(path)
         self.stopped = None
         self.packets_read = 0
+        self.interface_stats = {}
         self._started = False
-        shown = _show_path(self.path)
-        self._file = self._open(shown)
+        shown = "standard input" if self.path == STDIN else _show_path(self.path)
+        # A stream (a pipe, a live engine's spool) is read as packets arrive: the
+        # readers never ask for more than the record they are completing.
+        self._file = stream if stream is not None else self._open(shown)
         try:
             self._packets = self._sniff(shown)
         except BaseException:
@@ -219,6 +233,11 @@ class CaptureReader:
             raise
 
     def _open(self, shown: str) -> BinaryIO:
+        if self.path == STDIN:
+            if os.isatty(0):
+                raise CaptureError("cannot read standard input: it is a terminal (pipe a "
+                                   "capture into it, e.g. tcpdump -U -w - | wsanalyze ... -)")
+            return open(0, "rb", buffering=0, closefd=False)  # fd 0 stays open
         if os.path.isdir(self.path):
             raise CaptureError(f"cannot read {shown}: it is a directory, not a capture file")
         try:
@@ -303,6 +322,10 @@ class CaptureReader:
         )
         self._file.close()
 
+    def record_stats(self, interface: int, stats: pcapng.InterfaceStats) -> None:
+        """Format-reader callback: an Interface Statistics Block was read."""
+        self.interface_stats[interface] = stats
+
     def record_end(self, offset: int) -> None:
         """Format-reader callback: the data ended at a record boundary."""
         if self._stream.error:
@@ -334,7 +357,8 @@ class CaptureReader:
 
 
 def open_capture(path: str | os.PathLike[str] | os.PathLike[bytes] | bytes) -> CaptureReader:
-    """Open a pcap or pcapng file (optionally gzip-compressed) for reading.
+    """Open a pcap or pcapng file (optionally gzip-compressed) for reading; ``"-"``
+    reads standard input, packet by packet as they arrive.
 
     Raises :class:`CaptureError` when nothing can be read from it.
     """

@@ -20,7 +20,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from wsanalyze.sources.records import RawPacket
 
@@ -78,6 +78,9 @@ class PacketSink(Protocol):
 
     def record_end(self, offset: int) -> None:
         """The stream ended cleanly at a record boundary, at stream ``offset``."""
+
+    def record_stats(self, interface: int, stats: Any) -> None:
+        """A pcapng Interface Statistics Block for ``interface`` was read."""
 
 
 Read = Callable[[int], bytes]

@@ -17,7 +17,8 @@ and sysdig events (0x204, 0x216, 0x221).  They are yielded with
 ``linktype == NON_PACKET_LINKTYPE`` and the block body as ``data`` so that every
 later packet keeps Wireshark's number.  Decryption Secrets Blocks (type 0x0A, TLS
 key logs) are yielded with ``linktype == SECRETS_LINKTYPE``, number 0 (not frames).
-Other blocks (NRB, ISB, ...) are skipped.
+Interface Statistics Blocks (ISB) are passed to ``sink.record_stats`` (a live
+engine's drop counts); other blocks (NRB, ...) are skipped.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ BT_IDB = 0x00000001
 BT_PB = 0x00000002
 BT_SPB = 0x00000003
 BT_EPB = 0x00000006
+BT_ISB = 0x00000005
 BT_DSB = 0x0000000A
 
 _NON_PACKET_BLOCKS: dict[int, str] = {
@@ -64,6 +66,20 @@ _BOM_BE = b"\x1a\x2b\x3c\x4d"
 _OPT_ENDOFOPT = 0
 _OPT_IF_TSRESOL = 9
 _OPT_IF_TSOFFSET = 14
+_ISB_COUNTERS = {4: "ifrecv", 5: "ifdrop", 6: "filteraccept", 7: "osdrop", 8: "usrdeliv"}
+
+
+@dataclass(frozen=True, slots=True)
+class InterfaceStats:
+    """The counters of an Interface Statistics Block; None when the writer left
+    one out.  ``ifdrop`` is what the interface/kernel dropped, ``osdrop`` what the
+    capture engine dropped (dumpcap writes both at the end of a capture)."""
+
+    ifrecv: int | None = None
+    ifdrop: int | None = None
+    filteraccept: int | None = None
+    osdrop: int | None = None
+    usrdeliv: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +197,21 @@ def _parse_idb(buf: bytes, off: int, blen: int, st: _Structs) -> _Iface:
     return (linktype, units, tsoffset * units, max_caplen(linktype), snaplen)
 
 
+def _parse_isb(buf: bytes, off: int, blen: int, st: _Structs) -> InterfaceStats:
+    """The 64-bit counters among an ISB's options (a malformed list ends them)."""
+    found: dict[str, int] = {}
+    p = off + 20
+    oend = off + blen - 4
+    while p + 4 <= oend:
+        code, olen = st.opt(buf, p)
+        if code == _OPT_ENDOFOPT or p + 4 + olen > oend:
+            break
+        if code in _ISB_COUNTERS and olen == 8:
+            found[_ISB_COUNTERS[code]] = st.i64(buf, p + 4)[0] & 0xFFFF_FFFF_FFFF_FFFF
+        p += 4 + ((olen + 3) & ~3)
+    return InterfaceStats(**found)
+
+
 def _block_subject(btype: int, number: int) -> str:
     if btype in (BT_EPB, BT_SPB, BT_PB) or btype in _NON_PACKET_BLOCKS:
         return f"packet {number + 1}"
@@ -289,6 +320,8 @@ def iter_pcapng(read: Read, buf: bytes, sink: PacketSink) -> Generator[RawPacket
             elif btype == BT_DSB:
                 body = buf[off + 8 : off + blen - 4]
                 yield RawPacket(0, ts, SECRETS_LINKTYPE, body, len(body))
+            elif btype == BT_ISB and blen >= 24:
+                sink.record_stats(st.u32(buf, off + 8)[0], _parse_isb(buf, off, blen, st))
             elif btype in _NON_PACKET_BLOCKS:
                 number += 1
                 sink.packets_read = number
