@@ -110,8 +110,6 @@ def test_reaction_and_context(tmp_path: Path) -> None:
                      r"◀ offending", md)
 
 
-@pytest.mark.xfail(strict=True, reason="tcp_stream column arrives with the order/numbering "
-                                       "change")
 def test_tcp_stream_filter_agrees_with_tshark(tmp_path: Path) -> None:
     capture = tmp_path / "http-then-ws.pcap"
     http_then_websocket("frame.client-unmasked", capture)

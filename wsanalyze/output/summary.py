@@ -134,7 +134,11 @@ def connection_doc(row: dict[str, Any], c: Counters) -> dict[str, Any]:
     by_type = {d: {t: n for (dd, t), n in sorted(c.types.items()) if dd == d}
                for d in DIRECTIONS}
     rtt = row.get("handshake_rtt")
+    tls = None if row.get("decrypted") is None else {
+        "version": row.get("tls_version"), "cipher": row.get("tls_cipher"),
+        "sni": row.get("sni"), "alpn": row.get("alpn"), "decrypted": row.get("decrypted")}
     return {
+        "tls": tls,
         "connection": row["connection"],
         "tcpStream": row.get("tcp_stream"),
         "client": row["client"], "server": row["server"],

@@ -176,6 +176,12 @@ def connection_lines(d: dict[str, Any]) -> list[str]:
                  + f"; end {close['end']}"
                  + (f"; close {close['code']} {close['reason'] or ''}".rstrip()
                     if close["code"] is not None else ""))
+    tls = d.get("tls")
+    if tls:  # wss://: what was negotiated, and whether the key log opened it
+        lines.append(f"  {tls['version'] or 'TLS'} {tls['cipher'] or '-'}, "
+                     f"SNI {tls['sni'] or '-'}, "
+                     + ("decrypted" if tls["decrypted"] else "NOT decrypted (no key)")
+                     + (f", ALPN {tls['alpn']}" if tls["alpn"] else ""))
     if hs["protocol"] or hs["extensions"]:
         lines.append(f"  subprotocol {hs['protocol'] or '-'}; "
                      f"extensions {', '.join(hs['extensions']) or '-'}")
