@@ -19,14 +19,24 @@ EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "c
 """Output format picked from ``-o FILE``'s extension when ``--format`` is not given."""
 
 
-def positive_int(text: str) -> int:
+def whole_number(text: str, minimum: int) -> int:
+    """``text`` as an int of at least ``minimum``, or an argparse error."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} must be 0 or more")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"{text} must be {minimum} or more")
     return value
+
+
+def positive_int(text: str) -> int:
+    return whole_number(text, 0)
+
+
+def count(text: str) -> int:
+    """A count of at least 1 (workers, shards)."""
+    return whole_number(text, 1)
 
 
 _SUFFIXES = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}

@@ -11,6 +11,8 @@ import argparse
 import sys
 from typing import Any
 
+from wsanalyze.cli_args import count
+
 DESCRIPTION = """\
 Analyse many or huge captures as Dask tasks of (capture, flow-hash shard) and
 write a Parquet dataset: DATASET/connections/, messages/, frames/, violations/
@@ -24,16 +26,6 @@ _TABLES = {"connections": "connection", "messages": "message", "frames": "frame"
            "violations": "violation"}
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be 1 or more")
-    return value
-
-
 def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``batch`` subcommand to ``subparsers`` and return its parser."""
     p = subparsers.add_parser("batch", help="analyse many captures on Dask into a Parquet "
@@ -45,9 +37,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                    help="dataset folder (created; workers must be able to write it)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="existing Dask scheduler, e.g. tcp://host:8786")
-    p.add_argument("--workers", type=_count, metavar="N",
+    p.add_argument("--workers", type=count, metavar="N",
                    help="local worker processes when no --scheduler (default: cores)")
-    p.add_argument("--shards", type=_count, metavar="N",
+    p.add_argument("--shards", type=count, metavar="N",
                    help="flow-hash shards per capture (default: from sizes and workers)")
     p.add_argument("--tables", nargs="+", choices=tuple(_TABLES), default=list(_TABLES),
                    metavar="TABLE", help="tables to write (default: all four)")
