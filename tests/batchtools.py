@@ -36,25 +36,25 @@ ATTR = {
 }
 
 
+def _generator(script: str, path: Path, connections: int, messages: int, seed: int) -> None:
+    subprocess.run(
+        [PY, str(REPO / "benchmarks" / script), str(path), "--connections", str(connections),
+         "--messages", str(messages), "--seed", str(seed)],
+        check=True, capture_output=True, env=ENV,
+    )
+
+
 def generate(path: Path, *, connections: int, messages: int, seed: int) -> Path:
     """A benchmarks/generate.py capture (deflate with context takeover, fragments)."""
-    subprocess.run(
-        [
-            PY,
-            str(REPO / "benchmarks" / "generate.py"),
-            str(path),
-            "--connections",
-            str(connections),
-            "--messages",
-            str(messages),
-            "--seed",
-            str(seed),
-        ],
-        check=True,
-        capture_output=True,
-        env=ENV,
-    )
+    _generator("generate.py", path, connections, messages, seed)
     return path
+
+
+def generate_tls(path: Path, *, connections: int, messages: int, seed: int) -> tuple[Path, Path]:
+    """A benchmarks/generate_tls.py capture (generate.py traffic inside TLS 1.3) and
+    its NSS key log."""
+    _generator("generate_tls.py", path, connections, messages, seed)
+    return path, path.with_name(path.name + ".keys.txt")
 
 
 def split_capture(path: Path, parts: int, out_dir: Path) -> list[tuple[Path, int]]:

@@ -29,11 +29,13 @@ from tests.batchtools import (
     assert_same_as_analyze,
     dask_cluster,
     generate,
+    generate_tls,
     id_map,
     rows,
     split_capture,
 )
 from tests.pcaptools import read_capture
+from wsanalyze.batch.tasks import FILE_SHIFT, SHARD_SHIFT
 
 TABLES = ("connections", "messages", "frames", "violations")
 SAMPLES = sorted(str(p) for p in (REPO / "samples").iterdir() if p.suffix in (".pcap", ".pcapng"))
@@ -47,6 +49,14 @@ def captures(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
         for seed in (1, 2)
     ]
     return SAMPLES + [str(p) for p in generated]
+
+
+@pytest.fixture(scope="module")
+def tls_capture(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """generate.py traffic inside TLS 1.3, and its key log."""
+    path, keys = generate_tls(tmp_path_factory.mktemp("tls") / "wss.pcap", connections=8,
+                              messages=12, seed=5)
+    return str(path), str(keys)
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +106,12 @@ def assert_all_equal(dataset: Any, captures: list[str], refs: dict[str, Any]) ->
     return total
 
 
+def shards_used(connections: pd.DataFrame) -> set[int]:
+    """The shards whose tasks wrote these connections (from their dataset ids)."""
+    mask = (1 << (FILE_SHIFT - SHARD_SHIFT)) - 1
+    return {int(c) >> SHARD_SHIFT & mask for c in connections["connection"]}
+
+
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [PY, "-m", "wsanalyze", "batch", *args],
@@ -116,6 +132,9 @@ def test_two_workers_three_shards_equal_analyze(
     total = assert_all_equal(ds, captures, refs)
     assert total == sum(len(r.messages) for r in refs.values())
     assert ds.rows["messages"] == total
+    conns = tables_of(ds)["connections"]
+    for path in captures[-2:]:  # the generated captures: their connections in 3 shards
+        assert shards_used(conns[conns["capture"] == path]) == {0, 1, 2}
     # The lazy dask tables read the same parts.
     lazy = ds.messages[["connection", "index", "payload"]].compute()
     assert len(lazy) == total
@@ -132,29 +151,37 @@ def test_two_workers_three_shards_equal_analyze(
     assert manifest["options"]["shards"] == 3
 
 
-def test_one_worker_cli_with_a_corrupt_capture(
-    captures: list[str], refs: dict[str, Any], tmp_path: Path
+def test_one_worker_cli_two_shards_a_corrupt_capture_and_a_key_log(
+    captures: list[str], refs: dict[str, Any], tls_capture: tuple[str, str], tmp_path: Path
 ) -> None:
-    captures = [*captures[:2], captures[-1]]
+    tls, keys = tls_capture
+    captures = [*captures[:2], captures[-1], tls]
+    refs = {**refs, tls: wsanalyze.analyze(tls, tls_keylog=keys)}
+    assert refs[tls].connections["decrypted"].all()
     bad = tmp_path / "bad.pcap"
     bad.write_bytes(b"this is not a capture file at all\n" * 4)
     out = tmp_path / "ds"
-    proc = cli(*captures, str(bad), "-o", str(out), "--workers", "1", "--shards", "1")
+    proc = cli(*captures, str(bad), "-o", str(out), "--workers", "1", "--shards", "2",
+               "--tls-keylog", keys)
     assert proc.returncode == 1, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
     index = len(captures)
+    n = 2 * (index + 1)
     assert lines[0].startswith(
-        f"wsanalyze: error: 1 of {index + 1} tasks failed (first: "
-        f"f{index:05d}-s000of001: TaskFailed: cannot read {bad}: not a pcap"
+        f"wsanalyze: error: 2 of {n} tasks failed (first: "
+        f"f{index:05d}-s000of002: TaskFailed: cannot read {bad}: not a pcap"
     )
+    assert f"; {n - 2}/{n} tasks done (0 resumed), 2 failed; " in lines[0]
     ds = wsanalyze.batch.Dataset(out)
-    [failed] = ds.failed
-    assert failed["name"] == f"f{index:05d}-s000of001"
-    assert failed["inputs"] == [index]
-    assert "not a pcap or pcapng file" in failed["error"]
-    assert sum(t["status"] == "done" for t in ds.tasks) == len(captures)
+    assert [t["name"] for t in ds.failed] == [f"f{index:05d}-s000of002", f"f{index:05d}-s001of002"]
+    assert all(t["inputs"] == [index] for t in ds.failed)
+    assert all("not a pcap or pcapng file" in t["error"] for t in ds.failed)
+    assert sum(t["status"] == "done" for t in ds.tasks) == n - 2
     assert_all_equal(ds, captures, refs)
+    conns = ds.to_pandas("connections")
+    for path in captures[-2:]:  # a generated capture, and the TLS one decrypted
+        assert shards_used(conns[conns["capture"] == path]) == {0, 1}
 
 
 def _executing(dask_worker: Any) -> list[str]:
@@ -357,3 +384,47 @@ def test_payload_preview_and_a_subset_of_tables(client: Any, captures: list[str]
         zip(ref.messages["text"].fillna(""), ref.messages["truncated"], strict=True))
     with pytest.raises(ValueError, match="the dataset has no connections table"):
         ds.to_pandas("connections")
+
+
+def test_tls_keylog_decrypts_and_another_key_log_redoes_the_tasks(
+    client: Any, tls_capture: tuple[str, str], tmp_path: Path
+) -> None:
+    path, keys = tls_capture
+    decrypted = wsanalyze.analyze(path, tls_keylog=keys)
+    sealed = wsanalyze.analyze(path)
+    assert decrypted.connections["decrypted"].all() and len(decrypted.messages) > 0
+    assert len(sealed.messages) == 0
+    out = tmp_path / "ds"
+    data = Path(keys).read_bytes()
+    runs = [(keys, decrypted, False), (None, sealed, False), (keys, decrypted, False),
+            (keys, decrypted, True)]
+    for keylog, ref, resumed in runs:
+        ds = wsanalyze.batch([path], out, client=client, shards=2, tls_keylog=keylog)
+        assert [(t["status"], t["resumed"]) for t in ds.tasks] == [("done", resumed)] * 2
+        tables = tables_of(ds)
+        assert_same_as_analyze(tables, path, ref)
+        assert shards_used(tables["connections"]) == {0, 1}
+        if keylog is None:
+            # Without the key log: the no-key rows, nothing decoded.
+            assert ds.manifest["tls_keylog"] == []
+            assert tables["violations"]["rule"].tolist() == ["capture.tls-no-key"] * 8
+            assert not tables["connections"]["decrypted"].any()
+            assert ds.rows["messages"] == 0
+        else:
+            assert ds.manifest["tls_keylog"] == [
+                {"path": keys, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}]
+            assert "capture.tls-no-key" not in set(tables["violations"]["rule"])
+            assert ds.rows["messages"] == len(decrypted.messages)
+
+
+def test_unreadable_key_log_is_one_line_before_any_task(tmp_path: Path) -> None:
+    binary = tmp_path / "keys.bin"
+    binary.write_bytes(b"\x00\x01CLIENT_RANDOM")
+    missing = tmp_path / "missing.txt"
+    for keylog, why in ((missing, "cannot read key log {}: No such file or directory"),
+                        (binary, "key log {} is not a text file (an NSS key log, "
+                                 "SSLKEYLOGFILE, is expected)")):
+        proc = cli(SAMPLES[0], "-o", str(tmp_path / "ds"), "--tls-keylog", str(keylog))
+        assert proc.returncode == 1
+        assert proc.stderr == f"wsanalyze: error: {why.format(keylog)}\n"
+        assert not (tmp_path / "ds").exists()

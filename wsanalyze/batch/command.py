@@ -11,7 +11,7 @@ import argparse
 import sys
 from typing import Any
 
-from wsanalyze.cli_args import count
+from wsanalyze.cli_args import add_tls_keylog, count
 
 DESCRIPTION = """\
 Analyse many or huge captures as Dask tasks of (capture, flow-hash shard) and
@@ -53,6 +53,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                    help="with --continuous: files in the order given or by first packet")
     p.add_argument("--retries", type=int, default=1, metavar="N",
                    help="Dask retries of a failed task (default 1)")
+    add_tls_keylog(p)
     p.set_defaults(func=run)
     return p
 
@@ -74,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
                         workers=args.workers, tables=tuple(_TABLES[t] for t in args.tables),
                         payloads=args.payloads, preview_bytes=args.preview_bytes,
                         shards=args.shards, continuous=args.continuous, order=args.order,
-                        retries=args.retries, progress=sys.stderr.isatty())
+                        retries=args.retries, progress=sys.stderr.isatty(),
+                        tls_keylog=args.tls_keylog)
     except PlanError as exc:
         print(f"wsanalyze: error: {exc}", file=sys.stderr)
         return 1

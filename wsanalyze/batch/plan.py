@@ -3,7 +3,10 @@ and the dataset's ``_manifest.json``.
 
 A task is skipped on a re-run when its completion marker (``_tasks/NAME.json``,
 written by the worker after its parts) holds the same key: the same inputs
-(path, size, SHA-256 of the first MiB) and the same options.
+(path, size, SHA-256 of the first MiB), the same options and the same TLS key
+logs (path, size, SHA-256 of the whole file).  The key logs are not options: a
+run with another key log redoes the tasks in place (more connections decrypted),
+where other options would mix incompatible parts and are refused.
 """
 
 from __future__ import annotations
@@ -15,9 +18,12 @@ import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wsanalyze.batch.tasks import TABLE_DIRS, TaskSpec
+
+if TYPE_CHECKING:
+    from wsanalyze.tls.keylog import KeyLog
 
 MANIFEST = "_manifest.json"
 FORMAT = "wsanalyze-batch/1"
@@ -66,6 +72,26 @@ def fingerprint(path: str) -> dict[str, Any]:
     return {"path": path, "size": size, "sha256_first_mib": hashlib.sha256(head).hexdigest()}
 
 
+def read_keylogs(paths: list[str]) -> tuple[KeyLog | None, list[dict[str, Any]]]:
+    """The TLS key logs, parsed here (an unreadable one is a PlanError before any
+    task starts), and their fingerprints for the manifest and the tasks' keys."""
+    if not paths:
+        return None, []
+    from wsanalyze.tls.keylog import KeyLogError, load_keylogs
+
+    try:
+        keylog = load_keylogs(paths)
+    except KeyLogError as exc:
+        raise PlanError(str(exc)) from None
+    prints = []
+    for path in dict.fromkeys(paths):
+        with open(path, "rb") as fh:  # readable: load_keylogs just read it
+            data = fh.read()
+        prints.append({"path": path, "size": len(data),
+                       "sha256": hashlib.sha256(data).hexdigest()})
+    return keylog, prints
+
+
 def first_packet_ts(path: str) -> float:
     from wsanalyze.batch.tasks import _local
     from wsanalyze.sources.capture import open_capture
@@ -107,6 +133,10 @@ class Plan:
     kept_inputs: list[dict[str, Any]] = field(default_factory=list)
     kept_tasks: list[dict[str, Any]] = field(default_factory=list)
     """Inputs of earlier runs not given this time, and their manifest entries."""
+    keylog: KeyLog | None = None
+    """The TLS secrets every task gets (``--tls-keylog``)."""
+    keylog_files: list[dict[str, Any]] = field(default_factory=list)
+    """Fingerprints of the key log files (part of every task's key)."""
 
 
 def _options(options: BatchOptions) -> dict[str, Any]:
@@ -151,10 +181,12 @@ def read_inputs(paths: list[str], out: str, options: BatchOptions) -> list[dict[
     return inputs
 
 
-def make_plan(inputs: list[dict[str, Any]], out: str, options: BatchOptions,
-              workers: int) -> Plan:
-    """Lay out the tasks for ``workers`` and find those already done."""
-    tasks = _tasks(inputs, out, options, _options(options), workers)
+def make_plan(inputs: list[dict[str, Any]], out: str, options: BatchOptions, workers: int,
+              keylog: tuple[KeyLog | None, list[dict[str, Any]]] = (None, [])) -> Plan:
+    """Lay out the tasks for ``workers`` and find those already done; ``keylog`` is
+    what :func:`read_keylogs` returned."""
+    key = {"options": _options(options), "tls_keylog": keylog[1]}
+    tasks = _tasks(inputs, out, options, key, workers)
     done = {}
     for spec in tasks:
         marker = _marker(spec)
@@ -169,7 +201,7 @@ def make_plan(inputs: list[dict[str, Any]], out: str, options: BatchOptions,
         kept_inputs = [i for i in old["inputs"] if i["index"] not in given]
         kept = {i["index"] for i in kept_inputs}
         kept_tasks = [t for t in old["tasks"] if t["inputs"][0] in kept]
-    plan = Plan(out, options, inputs, tasks, done, kept_inputs, kept_tasks)
+    plan = Plan(out, options, inputs, tasks, done, kept_inputs, kept_tasks, *keylog)
     _remove_stale_parts(plan)
     return plan
 
@@ -187,7 +219,7 @@ def _remove_stale_parts(plan: Plan) -> None:
 
 
 def _tasks(inputs: list[dict[str, Any]], out: str, options: BatchOptions,
-           opts: dict[str, Any], workers: int) -> list[TaskSpec]:
+           key: dict[str, Any], workers: int) -> list[TaskSpec]:
     common: dict[str, Any] = {"out": out, "tables": options.tables, "payloads": options.payloads,
               "preview_bytes": options.preview_bytes}
     fps = [{k: i[k] for k in ("path", "size", "sha256_first_mib")} for i in inputs]
@@ -198,14 +230,14 @@ def _tasks(inputs: list[dict[str, Any]], out: str, options: BatchOptions,
             i["shards"] = n
         files = tuple((i["index"], i["path"]) for i in inputs)
         return [TaskSpec(f"c-s{s:03d}of{n:03d}", files, s, n,
-                         key={"inputs": fps, "options": opts}, **common)
+                         key={"inputs": fps, **key}, **common)
                 for s in range(n)]
     tasks: list[TaskSpec] = []
     for i, fp in zip(inputs, fps, strict=True):
         n = options.shards or i.get("shards") or _auto_shards(i["size"], len(inputs), workers)
         i["shards"] = n
         tasks.extend(TaskSpec(f"f{i['index']:05d}-s{s:03d}of{n:03d}", ((i["index"], i["path"]),),
-                              s, n, key={"inputs": [fp], "options": opts}, **common)
+                              s, n, key={"inputs": [fp], **key}, **common)
                      for s in range(n))
     return tasks
 
@@ -262,7 +294,8 @@ def write_manifest(plan: Plan, results: dict[str, dict[str, Any]], version: str)
     opts = _options(plan.options)
     manifest = {"format": FORMAT, "wsanalyze": version,
                 "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "options": opts, "inputs": plan.inputs + plan.kept_inputs, "tasks": tasks,
+                "options": opts, "inputs": plan.inputs + plan.kept_inputs,
+                "tls_keylog": plan.keylog_files, "tasks": tasks,
                 "rows": totals,
                 "connection_id": "file index * 2**40 + shard * 2**32 + n (n: the shard's "
                                  "WebSocket connections from 0 by first packet; file index 0 "

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from wsanalyze.batch.dataset import Dataset
@@ -21,11 +21,14 @@ from wsanalyze.batch.plan import (
     PlanError,
     make_plan,
     read_inputs,
+    read_keylogs,
     remove_leftovers,
     write_manifest,
 )
 from wsanalyze.batch.tasks import run_task
 
+Paths = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+"""A path or several (captures, key logs)."""
 INSTALL_HINT = "pip install 'wsanalyze[cluster]'"
 
 
@@ -90,9 +93,12 @@ def run_plan(
     if not todo:
         return results
     run_id = uuid.uuid4().hex[:8]
+    # The key log goes to each worker once, not pickled into every task.
+    keylog = client.scatter(plan.keylog, broadcast=True) if plan.keylog is not None else None
     futures = client.map(
         run_task,
         todo,
+        keylog=keylog,
         key=[f"wsanalyze-{s.name}-{run_id}" for s in todo],
         retries=retries,
         pure=False,
@@ -113,7 +119,7 @@ def run_plan(
 
 
 def batch(
-    paths: list[str] | str,
+    paths: Paths,
     out: str | os.PathLike[str],
     client: Any = None,
     *,
@@ -127,6 +133,7 @@ def batch(
     order: str = "given",
     retries: int = 1,
     progress: bool = False,
+    tls_keylog: Paths | None = None,
 ) -> Dataset:
     """Analyse ``paths`` on Dask into the Parquet dataset ``out`` and return it.
 
@@ -137,22 +144,35 @@ def batch(
     ``continuous`` reads the files, in the order given (``order="time"``: by first
     packet), as one capture cut by rotation.  Re-running resumes: completed tasks
     are skipped.  Tasks that failed after ``retries`` are in ``Dataset.failed``.
+    ``tls_keylog`` (a path or several: NSS key logs) decrypts ``wss://`` as in
+    ``analyze()``; it is read here and sent to the workers, and a re-run with
+    another key log redoes the tasks.
     """
     require_dask()
     from wsanalyze import __version__
 
     out = os.fspath(out)
-    paths = [paths] if isinstance(paths, str | os.PathLike) else [os.fspath(p) for p in paths]
+    files = _paths(paths)
     options = BatchOptions(tuple(tables), payloads, preview_bytes, shards, continuous, order)
-    inputs = read_inputs(paths, out, options)  # before starting a cluster for nothing
+    # Both fail before a cluster is started for nothing.
+    keylog = read_keylogs(_paths(tls_keylog))
+    inputs = read_inputs(files, out, options)
     os.makedirs(out, exist_ok=True)
     with _client(client, scheduler, workers) as cl:
-        plan = make_plan(inputs, out, options, _workers(cl))
+        plan = make_plan(inputs, out, options, _workers(cl), keylog)
         remove_leftovers(out)
         write_manifest(plan, {}, __version__)  # indices and options, before any part
         results = run_plan(plan, cl, retries=retries, progress=progress)
     write_manifest(plan, results, __version__)
     return Dataset(out)
+
+
+def _paths(arg: Paths | None) -> list[str]:
+    if arg is None:
+        return []
+    if isinstance(arg, str | os.PathLike):
+        return [os.fspath(arg)]
+    return [os.fspath(p) for p in arg]
 
 
 def summary_line(dataset: Dataset) -> str:

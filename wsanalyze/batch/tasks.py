@@ -24,12 +24,15 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wsanalyze.batch.parts import PartWriter
 from wsanalyze.sequencer import Record, Sequencer
 from wsanalyze.sources.capture import open_capture
 from wsanalyze.tracker import Options, Tracker
+
+if TYPE_CHECKING:
+    from wsanalyze.tls.keylog import KeyLog
 
 TABLE_DIRS = {"connection": "connections", "message": "messages", "frame": "frames",
               "violation": "violations"}
@@ -139,11 +142,12 @@ class _Emitter:
             writer.abort()
 
 
-def run_task(spec: TaskSpec) -> dict[str, Any]:
-    """Decode the task's shard, write its parts and its completion marker; return
-    the marker's content (row counts per table, packets read, warnings)."""
+def run_task(spec: TaskSpec, keylog: KeyLog | None = None) -> dict[str, Any]:
+    """Decode the task's shard with the TLS secrets of ``keylog``, write its parts
+    and its completion marker; return the marker's content (row counts per table,
+    packets read, warnings)."""
     started, cpu = time.perf_counter(), time.process_time()
-    options = Options(tables=frozenset(spec.tables))
+    options = Options(tables=frozenset(spec.tables), tls_keylog=keylog)
     tracker = Tracker(options, shard=spec.shard, jobs=spec.shards)
     sequencer = Sequencer(options.tables)
     emitter = _Emitter(spec)
