@@ -17,10 +17,13 @@ import numpy as np
 import pandas as pd
 
 from tests.pcaptools import read_capture, write_capture
+from wsanalyze.batch.tasks import FILE_SHIFT, SHARD_SHIFT
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 PY = sys.executable
+TABLES = ("connections", "messages", "frames", "violations")
+SAMPLES = sorted(str(p) for p in (REPO / "samples").iterdir() if p.suffix in (".pcap", ".pcapng"))
 
 SORT = {
     "connections": ["connection"],
@@ -55,6 +58,12 @@ def generate_tls(path: Path, *, connections: int, messages: int, seed: int) -> t
     its NSS key log."""
     _generator("generate_tls.py", path, connections, messages, seed)
     return path, path.with_name(path.name + ".keys.txt")
+
+
+def tls_capture(folder: Path) -> tuple[str, str]:
+    """8 connections of generate.py traffic inside TLS 1.3, and its key log."""
+    path, keys = generate_tls(folder / "wss.pcap", connections=8, messages=12, seed=5)
+    return str(path), str(keys)
 
 
 def split_capture(path: Path, parts: int, out_dir: Path) -> list[tuple[Path, int]]:
@@ -119,6 +128,36 @@ def assert_same_as_analyze(
         assert got_rows == want_rows, f"{table} of {capture} differ"
         counts[table] = len(got_rows)
     return counts
+
+
+def tables_of(dataset: Any) -> dict[str, pd.DataFrame]:
+    return {t: dataset.to_pandas(t) for t in TABLES}
+
+
+def shards_used(connections: pd.DataFrame) -> set[int]:
+    """The shards whose tasks wrote these connections (from their dataset ids)."""
+    mask = (1 << (FILE_SHIFT - SHARD_SHIFT)) - 1
+    return {int(c) >> SHARD_SHIFT & mask for c in connections["connection"]}
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """``wsanalyze batch ARGS`` in a subprocess."""
+    return subprocess.run([PY, "-m", "wsanalyze", "batch", *args], capture_output=True,
+                          text=True, env=ENV, timeout=300, cwd=REPO)
+
+
+@contextmanager
+def local_client(workers: int) -> Iterator[Any]:
+    """A Client of a LocalCluster of ``workers`` processes on 127.0.0.1."""
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                     dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"},
+                     ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
 
 
 def free_port() -> int:

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,21 +25,22 @@ import wsanalyze
 from tests.batchtools import (
     ENV,
     PY,
-    REPO,
+    SAMPLES,
     SORT,
+    TABLES,
     assert_same_as_analyze,
+    cli,
     dask_cluster,
     generate,
-    generate_tls,
     id_map,
+    local_client,
     rows,
+    shards_used,
     split_capture,
+    tables_of,
+    tls_capture,
 )
 from tests.pcaptools import read_capture
-from wsanalyze.batch.tasks import FILE_SHIFT, SHARD_SHIFT
-
-TABLES = ("connections", "messages", "frames", "violations")
-SAMPLES = sorted(str(p) for p in (REPO / "samples").iterdir() if p.suffix in (".pcap", ".pcapng"))
 
 
 @pytest.fixture(scope="module")
@@ -52,11 +54,8 @@ def captures(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def tls_capture(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    """generate.py traffic inside TLS 1.3, and its key log."""
-    path, keys = generate_tls(tmp_path_factory.mktemp("tls") / "wss.pcap", connections=8,
-                              messages=12, seed=5)
-    return str(path), str(keys)
+def wss(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    return tls_capture(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture(scope="module")
@@ -65,20 +64,8 @@ def refs(captures: list[str]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def client() -> Any:
-    from distributed import Client, LocalCluster
-
-    with (
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            scheduler_kwargs={"dashboard_address": ":0"},
-        ) as cluster,
-        Client(cluster) as c,
-    ):
+def client() -> Iterator[Any]:
+    with local_client(2) as c:
         yield c
 
 
@@ -88,10 +75,6 @@ def local2(client: Any, captures: list[str], tmp_path_factory: pytest.TempPathFa
     return wsanalyze.batch(
         captures, tmp_path_factory.mktemp("local2") / "ds", client=client, shards=2
     )
-
-
-def tables_of(dataset: Any) -> dict[str, pd.DataFrame]:
-    return {t: dataset.to_pandas(t) for t in TABLES}
 
 
 def assert_all_equal(dataset: Any, captures: list[str], refs: dict[str, Any]) -> int:
@@ -104,23 +87,6 @@ def assert_all_equal(dataset: Any, captures: list[str], refs: dict[str, Any]) ->
         total += counts["messages"]
     assert len(tables["messages"]) == total  # no row of another capture, none twice
     return total
-
-
-def shards_used(connections: pd.DataFrame) -> set[int]:
-    """The shards whose tasks wrote these connections (from their dataset ids)."""
-    mask = (1 << (FILE_SHIFT - SHARD_SHIFT)) - 1
-    return {int(c) >> SHARD_SHIFT & mask for c in connections["connection"]}
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [PY, "-m", "wsanalyze", "batch", *args],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=300,
-        cwd=REPO,
-    )
 
 
 def test_two_workers_three_shards_equal_analyze(
@@ -152,9 +118,9 @@ def test_two_workers_three_shards_equal_analyze(
 
 
 def test_one_worker_cli_two_shards_a_corrupt_capture_and_a_key_log(
-    captures: list[str], refs: dict[str, Any], tls_capture: tuple[str, str], tmp_path: Path
+    captures: list[str], refs: dict[str, Any], wss: tuple[str, str], tmp_path: Path
 ) -> None:
-    tls, keys = tls_capture
+    tls, keys = wss
     captures = [*captures[:2], captures[-1], tls]
     refs = {**refs, tls: wsanalyze.analyze(tls, tls_keylog=keys)}
     assert refs[tls].connections["decrypted"].all()
@@ -242,6 +208,7 @@ def test_real_cluster_same_dataset_and_a_killed_worker(local2: Any, tmp_path: Pa
     ds = result["ds"]
     assert ds.failed == []
     assert [t["status"] for t in ds.tasks] == ["done"] * 8
+    assert not list(out.glob("*/.*.tmp"))  # the dead attempt's part is gone
     assert_all_equal(ds, paths, refs)
 
 
@@ -285,6 +252,13 @@ def test_resume_writes_only_missing_parts(client: Any, local2: Any, tmp_path: Pa
     assert third.rows["messages"] == second.rows["messages"] + len(extra_ref.messages)
     assert len(pd.read_parquet(out / "messages")) == third.rows["messages"]
     assert_same_as_analyze(tables_of(third), str(extra), extra_ref)
+    # That file rewritten as garbage: its tasks fail, and its old rows leave the folders.
+    extra.write_bytes(b"garbage, no longer a capture\n" * 100)
+    fourth = wsanalyze.batch([str(extra)], out, client=client, shards=2)
+    assert [t["name"] for t in fourth.failed] == [
+        f"f{len(captures):05d}-s000of002", f"f{len(captures):05d}-s001of002"]
+    assert fourth.rows["messages"] == second.rows["messages"]
+    assert len(pd.read_parquet(out / "messages")) == second.rows["messages"]
     # Other options in the same folder: refused, nothing written.
     proc = cli(*captures, "-o", str(out), "--workers", "1", "--payloads", "none")
     assert proc.returncode == 1
@@ -302,6 +276,17 @@ def test_continuous_rotated_files(client: Any, tmp_path: Path) -> None:
     paths = [str(p) for p, _ in parts]
     ends = [first for _, first in parts[1:]] + [len(read_capture(whole).records)]
     counts = {p: end - offsets[p] for p, end in zip(paths, ends, strict=True)}
+    # Every cut is inside connections that go on compressing messages with the
+    # context of earlier ones (context takeover both ways), in both shards.
+    takeover = ["deflate_client_no_context_takeover", "deflate_server_no_context_takeover"]
+    assert not ref.connections[takeover].to_numpy().any()
+    msgs = ref.messages
+    live = {}
+    for path, cut in list(offsets.items())[1:]:
+        before = set(msgs.loc[msgs["packet"] <= cut, "connection"])
+        after = set(msgs.loc[(msgs["packet"] > cut) & msgs["compressed"], "connection"])
+        live[path] = len(before & after)
+        assert live[path] >= 2, cut
     for order, given in (("given", paths), ("time", paths[::-1])):
         ds = wsanalyze.batch(
             given, tmp_path / f"cont-{order}", client=client, shards=2, continuous=True, order=order
@@ -310,6 +295,7 @@ def test_continuous_rotated_files(client: Any, tmp_path: Path) -> None:
         tables = tables_of(ds)
         mapping = id_map(tables["connections"], ref.connections)
         assert len(mapping) == len(ref.connections) == 8
+        assert shards_used(tables["connections"]) == {0, 1}
         for table in TABLES:
             got = tables[table]
             got = got.assign(connection=got["connection"].map(mapping))
@@ -333,6 +319,8 @@ def test_continuous_rotated_files(client: Any, tmp_path: Path) -> None:
     violations = tables["violations"]
     mid = violations[violations["rule"] == "capture.mid-stream"]
     assert set(mid["capture"]) == set(paths[1:])
+    for path, n in live.items():  # at least the connections cut there
+        assert (mid["capture"] == path).sum() >= n, path
     truth = {(r.client, r.server, r.direction, bytes(r.payload)) for r in ref.messages.itertuples()}
     decoded = tables["messages"]
     decoded = decoded[decoded["complete"] & decoded["error"].isna()]
@@ -384,47 +372,3 @@ def test_payload_preview_and_a_subset_of_tables(client: Any, captures: list[str]
         zip(ref.messages["text"].fillna(""), ref.messages["truncated"], strict=True))
     with pytest.raises(ValueError, match="the dataset has no connections table"):
         ds.to_pandas("connections")
-
-
-def test_tls_keylog_decrypts_and_another_key_log_redoes_the_tasks(
-    client: Any, tls_capture: tuple[str, str], tmp_path: Path
-) -> None:
-    path, keys = tls_capture
-    decrypted = wsanalyze.analyze(path, tls_keylog=keys)
-    sealed = wsanalyze.analyze(path)
-    assert decrypted.connections["decrypted"].all() and len(decrypted.messages) > 0
-    assert len(sealed.messages) == 0
-    out = tmp_path / "ds"
-    data = Path(keys).read_bytes()
-    runs = [(keys, decrypted, False), (None, sealed, False), (keys, decrypted, False),
-            (keys, decrypted, True)]
-    for keylog, ref, resumed in runs:
-        ds = wsanalyze.batch([path], out, client=client, shards=2, tls_keylog=keylog)
-        assert [(t["status"], t["resumed"]) for t in ds.tasks] == [("done", resumed)] * 2
-        tables = tables_of(ds)
-        assert_same_as_analyze(tables, path, ref)
-        assert shards_used(tables["connections"]) == {0, 1}
-        if keylog is None:
-            # Without the key log: the no-key rows, nothing decoded.
-            assert ds.manifest["tls_keylog"] == []
-            assert tables["violations"]["rule"].tolist() == ["capture.tls-no-key"] * 8
-            assert not tables["connections"]["decrypted"].any()
-            assert ds.rows["messages"] == 0
-        else:
-            assert ds.manifest["tls_keylog"] == [
-                {"path": keys, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}]
-            assert "capture.tls-no-key" not in set(tables["violations"]["rule"])
-            assert ds.rows["messages"] == len(decrypted.messages)
-
-
-def test_unreadable_key_log_is_one_line_before_any_task(tmp_path: Path) -> None:
-    binary = tmp_path / "keys.bin"
-    binary.write_bytes(b"\x00\x01CLIENT_RANDOM")
-    missing = tmp_path / "missing.txt"
-    for keylog, why in ((missing, "cannot read key log {}: No such file or directory"),
-                        (binary, "key log {} is not a text file (an NSS key log, "
-                                 "SSLKEYLOGFILE, is expected)")):
-        proc = cli(SAMPLES[0], "-o", str(tmp_path / "ds"), "--tls-keylog", str(keylog))
-        assert proc.returncode == 1
-        assert proc.stderr == f"wsanalyze: error: {why.format(keylog)}\n"
-        assert not (tmp_path / "ds").exists()

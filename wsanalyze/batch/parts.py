@@ -52,6 +52,9 @@ class PartWriter:
         folder, name = os.path.split(path)
         os.makedirs(folder, exist_ok=True)
         # Unique per attempt: a retried task never writes into a dead attempt's file.
+        # Hidden and not ending in .parquet: pyarrow (pandas) skips "."-names, Dask
+        # and DuckDB's "*.parquet" skip other extensions, so readers of the folder
+        # never see a part being written.
         self._tmp = os.path.join(folder, f".{name}.{uuid.uuid4().hex[:8]}.tmp")
         self._columns: list[list[Any]] = [[] for _ in self.names]
         self._writer = pq.ParquetWriter(self._tmp, self.schema)

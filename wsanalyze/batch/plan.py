@@ -207,9 +207,11 @@ def make_plan(inputs: list[dict[str, Any]], out: str, options: BatchOptions, wor
 
 
 def _remove_stale_parts(plan: Plan) -> None:
-    """Parts and markers of tasks that are not in the dataset any more (a changed
-    file now split into other shards): a reader of the folders would see them."""
-    names = {spec.name for spec in plan.tasks} | {t["name"] for t in plan.kept_tasks}
+    """Parts and markers of all but the tasks kept as they are: of tasks not in the
+    dataset any more (a changed file now split into other shards) and of those about
+    to run (a changed file or key log, a task that died after some parts).  A reader
+    of the folders would see them, and, should the task fail now, mix old rows in."""
+    names = set(plan.done) | {t["name"] for t in plan.kept_tasks}
     for folder in (*TABLE_DIRS.values(), "_tasks"):
         for path in glob.glob(os.path.join(plan.out, folder, "*")):
             base = os.path.basename(path)

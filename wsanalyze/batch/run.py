@@ -163,6 +163,7 @@ def batch(
         remove_leftovers(out)
         write_manifest(plan, {}, __version__)  # indices and options, before any part
         results = run_plan(plan, cl, retries=retries, progress=progress)
+    remove_leftovers(out)  # of attempts whose worker died; what readers of a folder skip
     write_manifest(plan, results, __version__)
     return Dataset(out)
 
