@@ -10,6 +10,11 @@ Inputs (make them with generate.py, see benchmarks/README.md)::
     PYTHONPATH=. python benchmarks/bench_batch.py benchmarks/data/batch/rot*.pcap \\
         --big benchmarks/data/batch/big200m.pcap
 
+Quick mode (about 2 minutes on 2 idle cores, inputs generated on first use into
+benchmarks/data/batch-quick/: 20 files of 5 MB and one of 50 MB)::
+
+    PYTHONPATH=. python benchmarks/bench_batch.py --quick
+
 Measured (wall, ``time.perf_counter``, cluster start-up excluded and reported apart):
 
 - ``files``: all small files, one task each, on a LocalCluster of 1 and of 2 workers;
@@ -31,6 +36,7 @@ import json
 import math
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -43,6 +49,7 @@ from wsanalyze.batch.run import batch
 from wsanalyze.batch.tasks import TaskSpec, run_task
 
 TABLES = ("connection", "message", "frame", "violation")
+HERE = Path(__file__).resolve().parent
 
 
 def _cluster(workers: int) -> tuple[Any, Any, float]:
@@ -88,6 +95,19 @@ def _task(path: str, shard: int, shards: int, out: Path) -> float:
     return time.process_time() - start
 
 
+def quick_inputs(folder: Path, files: int, file_mb: int, big_mb: int) -> tuple[list[str], str]:
+    """The quick mode's captures, generated (deterministically) when missing."""
+    folder.mkdir(parents=True, exist_ok=True)
+    wanted = [(folder / f"rot{i:02d}-{file_mb}m.pcap", file_mb, i) for i in range(1, files + 1)]
+    wanted.append((folder / f"big-{big_mb}m.pcap", big_mb, 99))
+    for path, mb, seed in wanted:
+        if not path.exists():
+            subprocess.run([sys.executable, str(HERE / "generate.py"), str(path), "--size",
+                            f"{mb}M", "--seed", str(seed), "--no-fragments"],
+                           check=True, capture_output=True)
+    return [str(p) for p, _, _ in wanted[:-1]], str(wanted[-1][0])
+
+
 def measure(files: list[str], big: str, tiny: str, scratch: Path) -> dict[str, Any]:
     res: dict[str, Any] = {
         "files": len(files),
@@ -95,7 +115,10 @@ def measure(files: list[str], big: str, tiny: str, scratch: Path) -> dict[str, A
         "big_mb": os.path.getsize(big) / 1e6,
         "runs": {},
         "cpu": {},
+        "task_cpu": {},
         "load": {"start": os.getloadavg()[0]},
+        "cores": os.cpu_count(),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
     for workers in (1, 2):
         cluster, client, startup = _cluster(workers)
@@ -104,11 +127,13 @@ def measure(files: list[str], big: str, tiny: str, scratch: Path) -> dict[str, A
             _warm(client, tiny, scratch)
             res["runs"][f"files_{workers}w"], ds = _timed_batch(files, client, scratch, shards=1)
             res["cpu"][f"files_{workers}w"] = sum(t["cpu_s"] for t in ds.tasks)
+            res["task_cpu"][f"files_{workers}w"] = [t["cpu_s"] for t in ds.tasks]
             res["messages_files"] = ds.rows["messages"]
             res["runs"][f"big_{workers}w"], ds = _timed_batch(
                 [big], client, scratch, shards=workers
             )
             res["cpu"][f"big_{workers}w"] = sum(t["cpu_s"] for t in ds.tasks)
+            res["task_cpu"][f"big_{workers}w"] = [t["cpu_s"] for t in ds.tasks]
             res["messages_big"] = ds.rows["messages"]
             res["load"][f"{workers}w"] = os.getloadavg()[0]
             print(json.dumps(res), file=sys.stderr, flush=True)  # partial figures
@@ -122,6 +147,7 @@ def measure(files: list[str], big: str, tiny: str, scratch: Path) -> dict[str, A
     res["t_1of16"] = _task(big, 0, 16, scratch / "model")
     res["R"] = max(0.0, (16 * res["t_1of16"] - res["C"]) / 15)
     shutil.rmtree(scratch / "model")
+    res["load"]["end"] = os.getloadavg()[0]
     return res
 
 
@@ -140,6 +166,25 @@ def _overhead(client: Any, tiny: str, scratch: Path) -> dict[str, float]:
         "tiny_task_dask_s": dask_wall * 2 / shards,
         "tiny_task_local_s": local / shards,
     }
+
+
+def makespan(costs: list[float], workers: int) -> float:
+    """Finish time of tasks of these CPU costs on dedicated workers, each task to
+    the first free worker in the order given (as Dask runs a map on idle workers)."""
+    free = [0.0] * workers
+    for cost in costs:
+        i = free.index(min(free))
+        free[i] += cost
+    return max(free)
+
+
+def cpu_speedup(res: dict[str, Any], name: str) -> float | None:
+    """1 vs 2 workers as two idle cores would run them: the tasks' CPU times of the
+    1-worker run over the makespan of the 2-worker run's tasks on 2 workers."""
+    tasks = res.get("task_cpu", {})
+    if f"{name}_2w" not in tasks:
+        return None  # an older --json
+    return sum(tasks[f"{name}_1w"]) / makespan(tasks[f"{name}_2w"], 2)
 
 
 def projection(res: dict[str, Any]) -> list[dict[str, Any]]:
@@ -185,10 +230,12 @@ def report(res: dict[str, Any]) -> None:
     print(
         f"cluster start-up: 1 worker {res['startup_1w']:.1f} s, 2 workers {res['startup_2w']:.1f} s"
     )
-    print(f"load average (1 min): {res['load']}")
+    load = ", ".join(f"{k} {v:.1f}" for k, v in res["load"].items())
+    print(f"{res.get('date', '?')}, {res.get('cores', '?')} cores; load average (1 min) at: "
+          f"{load}")
     print(
-        "| input | 1 worker | 2 workers | speed-up | task CPU 1 / 2 workers |\n"
-        "|---|---|---|---|---|"
+        "| input | 1 worker | 2 workers | speed-up | task CPU 1 / 2 workers | speed-up "
+        "from task CPU |\n|---|---|---|---|---|---|"
     )
     for name, label in (
         ("files", f"{res['files']} files (1 task each)"),
@@ -199,7 +246,7 @@ def report(res: dict[str, Any]) -> None:
         print(
             f"| {label} | {one:.1f} s ({mb / one:.1f} MB/s) | {two:.1f} s "
             f"({mb / two:.1f} MB/s) | {one / two:.2f}x | {res['cpu'][f'{name}_1w']:.1f} s / "
-            f"{res['cpu'][f'{name}_2w']:.1f} s |"
+            f"{res['cpu'][f'{name}_2w']:.1f} s | {_x(cpu_speedup(res, name))} |"
         )
     ov = res["overhead"]
     print(
@@ -226,6 +273,10 @@ def report(res: dict[str, Any]) -> None:
         )
 
 
+def _x(ratio: float | None) -> str:
+    return "?" if ratio is None else f"{ratio:.2f}x"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -234,7 +285,7 @@ def main() -> int:
     ap.add_argument("--big", help="the one big capture")
     ap.add_argument(
         "--tiny",
-        default=str(Path(__file__).resolve().parents[1] / "samples" / "websockets-deflate.pcap"),
+        default=str(HERE.parent / "samples" / "websockets-deflate.pcap"),
     )
     ap.add_argument(
         "--from-json",
@@ -242,14 +293,22 @@ def main() -> int:
         help="print the figures (and projection) of an earlier --json run",
     )
     ap.add_argument("--json", help="also write the figures to this file")
+    ap.add_argument("--quick", action="store_true",
+                    help="generate (once) and use 20 files of --quick-mb MB and one of "
+                         "--quick-big-mb MB in benchmarks/data/batch-quick/")
+    ap.add_argument("--quick-mb", type=int, default=5, metavar="MB")
+    ap.add_argument("--quick-big-mb", type=int, default=50, metavar="MB")
     args = ap.parse_args()
     if args.from_json:
         res = json.loads(Path(args.from_json).read_text())
         res["projection"] = projection(res)
         report(res)
         return 0
+    if args.quick:
+        args.files, args.big = quick_inputs(HERE / "data" / "batch-quick", 20, args.quick_mb,
+                                            args.quick_big_mb)
     if not args.files or not args.big:
-        ap.error("give the small captures and --big (or --from-json)")
+        ap.error("give the small captures and --big (or --quick, or --from-json)")
     scratch = Path(tempfile.mkdtemp(prefix="bench-batch-"))
     try:
         res = measure(args.files, args.big, args.tiny, scratch)
