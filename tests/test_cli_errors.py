@@ -46,9 +46,16 @@ def _commands(capture: Path, tmp: Path) -> dict[str, list[str]]:
 COMMANDS = list(_commands(Path("x"), Path("y")))
 
 
+def _default_sigint() -> None:
+    # As in a terminal: a child of a background job (`make test &`, nohup, some CI
+    # runners) inherits SIGINT ignored, and Python then never raises KeyboardInterrupt.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _spawn(argv: list[str], **kw: object) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "wsanalyze", *argv], env=ENV,
-                            stderr=subprocess.PIPE, **kw)  # type: ignore[call-overload]
+                            stderr=subprocess.PIPE, preexec_fn=_default_sigint,
+                            **kw)  # type: ignore[call-overload]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
