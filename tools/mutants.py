@@ -68,7 +68,9 @@ FRAMING = "wsanalyze/websocket/framing.py"
 HANDSHAKE = "wsanalyze/websocket/handshake.py"
 DEFLATE = "wsanalyze/websocket/deflate.py"
 REASSEMBLY = "wsanalyze/tcp/reassembly.py"
+DIRECTION = "wsanalyze/tcp/direction.py"
 WRITERS = "wsanalyze/output/writers.py"
+SUMMARY = "wsanalyze/output/summary.py"
 SUMMARY_RENDER = "wsanalyze/output/summary_render.py"
 COMPRESSION = "wsanalyze/metrics/compression.py"
 SEQUENCER = "wsanalyze/sequencer.py"
@@ -94,6 +96,10 @@ MUTANTS: tuple[Mutant, ...] = (
        'round(t["compressedBytes"] / t["inflatedBytes"], 4)',
        'round(t["inflatedBytes"] / max(1, t["compressedBytes"]), 4)',
        "summary prints the inverse ratio"),
+    _m("summary.connection-inverse-ratio", SUMMARY,
+       "round(c.compressed_raw / c.compressed_inflated, 4)",
+       "round(c.compressed_inflated / max(1, c.compressed_raw), 4)",
+       "a connection's summary prints the inverse ratio"),
     _m("compression.saved-share-total", COMPRESSION,
        "saved_share=_ratio(inflated - raw, inflated)", "saved_share=_ratio(inflated - raw, raw)",
        "saved_share divided by the wrong total"),
@@ -104,11 +110,11 @@ MUTANTS: tuple[Mutant, ...] = (
     _m("messages.close-from-last", MESSAGES,
        "if dec.info.close_code is None and not any(s.close_sent for s in dec.sides):",
        "if True:", "close_code/close_reason taken from the last Close, not the first"),
-    _m("reassembly.synack-seq-off-by-one", REASSEMBLY, "peer.nseq = seg.ack & _MASK",
-       "peer.nseq = (seg.ack + 1) & _MASK", "the SYN/ACK-inferred sequence number off by one"),
+    _m("reassembly.synack-seq-off-by-one", REASSEMBLY, "peer.nseq = seg.ack & MASK",
+       "peer.nseq = (seg.ack + 1) & MASK", "the SYN/ACK-inferred sequence number off by one"),
     _m("reassembly.syn-no-sequence-number", REASSEMBLY,
-       "seq = (seq + 1) & _MASK  # the SYN occupies one sequence number",
-       "seq = seq & _MASK", "a SYN no longer occupies a sequence number"),
+       "seq = (seq + 1) & MASK  # the SYN occupies one sequence number",
+       "seq = seq & MASK", "a SYN no longer occupies a sequence number"),
     # ---- frames ---------------------------------------------------------------------------
     _m("frames.16bit-125-minimal", FRAMES, "minimal = length >= 126", "minimal = length >= 125",
        "125 in a 16-bit length accepted as minimal"),
@@ -183,9 +189,18 @@ MUTANTS: tuple[Mutant, ...] = (
     _m("reassembly.reset-is-fin", REASSEMBLY, 'self._close(conn, "tcp-reset", out, remember=True)',
        'self._close(conn, "tcp-fin", out, remember=True)', "a RST reported as a FIN"),
     _m("reassembly.fin-seq-ignores-payload", REASSEMBLY,
-       "self._fin(h, packet, ts, (seq + len(payload) + seg.missing) & _MASK, out)",
-       "self._fin(h, packet, ts, (seq + seg.missing) & _MASK, out)",
+       "h.fin(packet, ts, (seq + len(payload) + seg.missing) & MASK)",
+       "h.fin(packet, ts, (seq + seg.missing) & MASK)",
        "a FIN carrying data placed before its data"),
+    _m("direction.hole-lost-without-grace", DIRECTION,
+       "if packet - self.hole_acked_at < ack_grace:", "if packet - self.hole_acked_at < 0:",
+       "a hole the peer acknowledged declared lost at once, not after the grace packets"),
+    _m("direction.buffer-limit-off-by-one", DIRECTION,
+       "if self.buffered > max_buffered:", "if self.buffered >= max_buffered:",
+       "exactly max_buffered out-of-order bytes already given up as over the limit"),
+    _m("direction.bytes-after-fin-kept", DIRECTION,
+       "if fin_off is not None and end > fin_off:", "if fin_off is not None and end < fin_off:",
+       "bytes after a FIN delivered as stream data"),
     # ---- writers, summary, metrics, tables ------------------------------------------------
     _m("writers.csv-null-as-none", WRITERS, '    if value is None:\n        return ""',
        '    if value is None:\n        return "None"', "CSV writes null as None"),
