@@ -306,17 +306,8 @@ class Half:
             length = first[0] - self.noff
             at = self.noff
             self.gap(length, "limit", first[2], first[3], out)
-            out.append(
-                TcpNote(
-                    self.conn.id,
-                    self.dir,
-                    ts,
-                    packet,
-                    RULE_LIMIT,
-                    f"more than {max_buffered} out-of-order bytes "
-                    f"buffered; gave up waiting for {length} missing bytes at offset {at}",
-                )
-            )
+            self.note(RULE_LIMIT, ts, packet, f"more than {max_buffered} out-of-order bytes "
+                      f"buffered; gave up waiting for {length} missing bytes at offset {at}", out)
             self.flush(out)
 
     def fin(self, packet: int, ts: float, fin_seq: int) -> None:
@@ -355,17 +346,12 @@ class Half:
         if self.conflicts > 1:
             return
         self.first_conflict = packet
-        out.append(
-            TcpNote(
-                self.conn.id,
-                self.dir,
-                ts,
-                packet,
-                RULE_OVERLAP,
-                f"bytes {a}-{b - 1} of packet {packet} differ from the "
-                f"copy first captured in packet {first}; kept the first copy",
-            )
-        )
+        self.note(RULE_OVERLAP, ts, packet, f"bytes {a}-{b - 1} of packet {packet} differ from "
+                  f"the copy first captured in packet {first}; kept the first copy", out)
+
+    def note(self, rule: str, ts: float, packet: int, text: str, out: list[TcpEvent]) -> None:
+        """A capture note about this direction."""
+        out.append(TcpNote(self.conn.id, self.dir, ts, packet, rule, text))
 
     def drain(self, out: list[TcpEvent]) -> None:
         """Give up every remaining hole and deliver what follows (the connection ends)."""
