@@ -13,7 +13,7 @@ temporary folder and each mutant is applied there and reverted.
     python tools/mutants.py -k close -j 2  # those whose name contains "close", 2 at a time
 
 A survivor means no test notices that bug: add a test, or explain in
-README.md ("Testing") why the mutant is equivalent.
+README.md ("Tests that catch bugs") why the mutant is equivalent.
 """
 
 from __future__ import annotations
