@@ -17,10 +17,10 @@ sys.path.insert(0, str(ROOT / "tools"))
 import mutants  # noqa: E402
 
 ISSUE_11 = {  # the eleven bugs no test caught, and the SYN one
-    "frames.64bit-ffff-minimal", "decoder.compressed-cut-utf8", "decoder.close-code-5000",
-    "decoder.key-longer-than-16", "decoder.post-upgrade", "writers.csv-bool-inverted",
+    "frames.64bit-ffff-minimal", "messages.compressed-cut-utf8", "messages.close-code-5000",
+    "handshake.key-longer-than-16", "handshake.post-upgrade", "writers.csv-bool-inverted",
     "summary.inverse-ratio", "compression.saved-share-total",
-    "sequencer.connect-rtt-is-handshake", "decoder.close-from-last",
+    "sequencer.connect-rtt-is-handshake", "messages.close-from-last",
     "reassembly.synack-seq-off-by-one", "reassembly.syn-no-sequence-number",
 }
 
@@ -31,11 +31,18 @@ def test_list_is_well_formed(capsys: pytest.CaptureFixture[str]) -> None:
     assert set(names) >= ISSUE_11
     for m in mutants.MUTANTS:
         assert m.file.startswith("wsanalyze/") and m.file.endswith(".py"), m.name
-        assert m.old != m.new and m.description, m.name
+        assert m.description and all(old != new for old, new in m.edits), m.name
     assert mutants.main(["--check"]) == 0  # no snippet matches twice
     out = capsys.readouterr().out.splitlines()
     assert len(out) == len(names)
-    assert all(line.split()[1] in ("applies", "not") for line in out)
+
+
+def test_every_mutant_applies() -> None:
+    """A code move that loses a mutant's snippet fails here, not in review: re-target
+    the mutant in tools/mutants.py to where the code lives now (same bug)."""
+    lost = {m.name: f"{m.file}: {mutants._status(m, ROOT)}" for m in mutants.MUTANTS
+            if mutants._status(m, ROOT) != "applies"}
+    assert lost == {}
 
 
 def _digest() -> str:

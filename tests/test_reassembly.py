@@ -407,6 +407,35 @@ def test_buffer_limit_skips_to_earliest_buffered_segment() -> None:
     assert_contiguous(run.events, 0)
 
 
+def test_buffer_limit_boundary_exactly_full_is_kept() -> None:
+    """max_buffered bytes held behind a hole are within the limit; one more is not."""
+    w = Wire()
+    run = Run(TcpReassembler(max_buffered=100))
+    run.feed(*w.handshake())
+    run.feed(w.c(0, b"a" * 10))  # 4
+    assert run.feed(w.c(20, b"c" * 60)) == []  # 5: 60 buffered
+    assert run.feed(w.c(80, b"d" * 40)) == []  # 6: 100 buffered, exactly the limit
+    ev = run.feed(w.c(120, b"e"))  # 7: 101 > 100
+    assert of(ev, StreamGap) == [StreamGap(0, 0, 5.0, 5, 10, 10, "limit")]
+    assert [(e.packet, e.offset) for e in data(ev, 0)] == [(5, 20), (6, 80), (7, 120)]
+
+
+def test_bytes_beyond_the_fin_are_dropped() -> None:
+    """Nothing follows a FIN (RFC 9293 §3.6): a segment captured after the FIN that
+    runs past it gives only the bytes before the FIN, and one wholly before it adds
+    nothing of its own."""
+    w = Wire()
+    run = Run()
+    run.feed(*w.handshake())
+    run.feed(w.c(0, b"a" * 10))  # 4
+    assert run.feed(w.c(20, flags=ACK | FIN)) == []  # 5: FIN at offset 20, 10..20 missing
+    assert run.feed(w.c(10, b"b" * 5)) == [StreamData(0, 0, 6.0, 6, 10, b"b" * 5)]  # 6
+    assert run.feed(w.c(15, b"c" * 15)) == [StreamData(0, 0, 7.0, 7, 15, b"c" * 5)]  # 7
+    assert run.feed(w.s(0, flags=ACK | FIN, ack=21)) == [  # 8
+        ConnectionEnded(0, 8.0, 8, "tcp-fin", 2.0)]
+    assert joined(run.events, 0) == b"a" * 10 + b"b" * 5 + b"c" * 5
+
+
 def test_snaplen_truncated_segment_in_order() -> None:
     w = Wire()
     run = Run()

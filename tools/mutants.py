@@ -13,7 +13,7 @@ temporary folder and each mutant is applied there and reverted.
     python tools/mutants.py -k close -j 2  # those whose name contains "close", 2 at a time
 
 A survivor means no test notices that bug: add a test, or explain in
-README.md ("Testing") why the mutant is equivalent.
+README.md ("Tests that catch bugs") why the mutant is equivalent.
 """
 
 from __future__ import annotations
@@ -47,20 +47,31 @@ class Mutant:
     description: str
     equivalent: str = ""
     """Why no test can kill it (the behaviour does not change), if so."""
+    also: tuple[tuple[str, str], ...] = ()
+    """More (snippet, replacement) edits in the same file, for a bug whose check is
+    written twice (a cheap gate and the check itself): each must match exactly once."""
+
+    @property
+    def edits(self) -> tuple[tuple[str, str], ...]:
+        return ((self.old, self.new), *self.also)
 
 
 def _m(name: str, file: str, old: str, new: str, description: str,
-       equivalent: str = "") -> Mutant:
-    return Mutant(name, file, old, new, description, equivalent)
+       equivalent: str = "", also: tuple[tuple[str, str], ...] = ()) -> Mutant:
+    return Mutant(name, file, old, new, description, equivalent, also)
 
 
 FRAMES = "wsanalyze/websocket/frames.py"
-DECODER = "wsanalyze/websocket/decoder.py"
+MESSAGES = "wsanalyze/websocket/messages.py"
+CHECKS = "wsanalyze/websocket/checks.py"
+FRAMING = "wsanalyze/websocket/framing.py"
 HANDSHAKE = "wsanalyze/websocket/handshake.py"
 DEFLATE = "wsanalyze/websocket/deflate.py"
 REASSEMBLY = "wsanalyze/tcp/reassembly.py"
+DIRECTION = "wsanalyze/tcp/direction.py"
 WRITERS = "wsanalyze/output/writers.py"
 SUMMARY = "wsanalyze/output/summary.py"
+SUMMARY_RENDER = "wsanalyze/output/summary_render.py"
 COMPRESSION = "wsanalyze/metrics/compression.py"
 SEQUENCER = "wsanalyze/sequencer.py"
 
@@ -68,21 +79,27 @@ MUTANTS: tuple[Mutant, ...] = (
     # ---- the eleven survivors of issue 11, and the SYN one --------------------------------
     _m("frames.64bit-ffff-minimal", FRAMES, "minimal = length > 0xFFFF",
        "minimal = length >= 0xFFFF", "a 64-bit length holding 0xFFFF accepted as minimal"),
-    _m("decoder.compressed-cut-utf8", DECODER, "if truncated or not msg.complete:",
+    _m("messages.compressed-cut-utf8", MESSAGES, "if truncated or not msg.complete:",
        "if truncated or not msg.complete or msg.compressed:",
        "compressed text ending inside a UTF-8 character accepted"),
-    _m("decoder.close-code-5000", DECODER, "code >= 5000:", "code > 5000:",
+    _m("messages.close-code-5000", MESSAGES, "code >= 5000:", "code > 5000:",
        "close code 5000 accepted"),
-    _m("decoder.key-longer-than-16", DECODER,
+    _m("handshake.key-longer-than-16", HANDSHAKE,
        "len(base64.b64decode(key[0].strip(), validate=True)) == 16",
        "len(base64.b64decode(key[0].strip(), validate=True)) >= 16",
        "a Sec-WebSocket-Key longer than 16 bytes accepted"),
-    _m("decoder.post-upgrade", DECODER, 'if head.method != "GET":',
+    _m("handshake.post-upgrade", HANDSHAKE, 'if head.method != "GET":',
        'if head.method not in ("GET", "POST"):', "a POST Upgrade accepted"),
     _m("writers.csv-bool-inverted", WRITERS, 'return "true" if value else "false"',
        'return "false" if value else "true"', "CSV writes every boolean inverted"),
-    _m("summary.inverse-ratio", SUMMARY, "ratio = s.raw / s.inflated if s.inflated else 0.0",
-       "ratio = s.inflated / s.raw if s.raw else 0.0", "summary prints the inverse ratio"),
+    _m("summary.inverse-ratio", SUMMARY_RENDER,
+       'round(t["compressedBytes"] / t["inflatedBytes"], 4)',
+       'round(t["inflatedBytes"] / max(1, t["compressedBytes"]), 4)',
+       "summary prints the inverse ratio"),
+    _m("summary.connection-inverse-ratio", SUMMARY,
+       "round(c.compressed_raw / c.compressed_inflated, 4)",
+       "round(c.compressed_inflated / max(1, c.compressed_raw), 4)",
+       "a connection's summary prints the inverse ratio"),
     _m("compression.saved-share-total", COMPRESSION,
        "saved_share=_ratio(inflated - raw, inflated)", "saved_share=_ratio(inflated - raw, raw)",
        "saved_share divided by the wrong total"),
@@ -90,14 +107,14 @@ MUTANTS: tuple[Mutant, ...] = (
        '"tcp_connect_rtt": conn.ended.connect_rtt if conn.ended else None',
        '"tcp_connect_rtt": info.handshake_rtt',
        "tcp_connect_rtt filled with the handshake RTT"),
-    _m("decoder.close-from-last", DECODER,
-       "if self.info.close_code is None and not any(s.close_sent for s in self._sides):",
+    _m("messages.close-from-last", MESSAGES,
+       "if dec.info.close_code is None and not any(s.close_sent for s in dec.sides):",
        "if True:", "close_code/close_reason taken from the last Close, not the first"),
-    _m("reassembly.synack-seq-off-by-one", REASSEMBLY, "peer.nseq = seg.ack & _MASK",
-       "peer.nseq = (seg.ack + 1) & _MASK", "the SYN/ACK-inferred sequence number off by one"),
+    _m("reassembly.synack-seq-off-by-one", REASSEMBLY, "peer.nseq = seg.ack & MASK",
+       "peer.nseq = (seg.ack + 1) & MASK", "the SYN/ACK-inferred sequence number off by one"),
     _m("reassembly.syn-no-sequence-number", REASSEMBLY,
-       "seq = (seq + 1) & _MASK  # the SYN occupies one sequence number",
-       "seq = seq & _MASK", "a SYN no longer occupies a sequence number"),
+       "seq = (seq + 1) & MASK  # the SYN occupies one sequence number",
+       "seq = seq & MASK", "a SYN no longer occupies a sequence number"),
     # ---- frames ---------------------------------------------------------------------------
     _m("frames.16bit-125-minimal", FRAMES, "minimal = length >= 126", "minimal = length >= 125",
        "125 in a 16-bit length accepted as minimal"),
@@ -110,45 +127,46 @@ MUTANTS: tuple[Mutant, ...] = (
     _m("frames.mask-phase-ignored", FRAMES, "key = key[phase:] + key[:phase]",
        "key = key", "a payload unmasked in pieces restarts the key at each piece"),
     # ---- handshake ------------------------------------------------------------------------
-    _m("decoder.http-1.0-accepted", DECODER, "if (major, minor) < (1, 1):",
+    _m("handshake.http-1.0-accepted", HANDSHAKE, "if (major, minor) < (1, 1):",
        "if (major, minor) < (1, 0):", "an HTTP/1.0 Upgrade request accepted"),
-    _m("decoder.version-8-accepted", DECODER, 'version.strip() != "13"',
+    _m("handshake.version-8-accepted", HANDSHAKE, 'version.strip() != "13"',
        'version.strip() not in ("13", "8")', "Sec-WebSocket-Version 8 accepted"),
     _m("handshake.window-bits-16", HANDSHAKE, "not 8 <= int(value) <= 15",
        "not 8 <= int(value) <= 16", "max_window_bits=16 accepted"),
     _m("handshake.window-bits-8-refused", HANDSHAKE, "not 8 <= int(value) <= 15",
        "not 9 <= int(value) <= 15", "max_window_bits=8 refused"),
     # ---- messages and close ---------------------------------------------------------------
-    _m("decoder.close-code-999", DECODER, "if code < 1000 or", "if code < 999 or",
+    _m("messages.close-code-999", MESSAGES, "if code < 1000 or", "if code < 999 or",
        "close code 999 accepted"),
-    _m("decoder.close-code-1016", DECODER, "1016 <= code <= 2999", "1017 <= code <= 2999",
+    _m("messages.close-code-1016", MESSAGES, "1016 <= code <= 2999", "1017 <= code <= 2999",
        "close code 1016 accepted"),
-    _m("decoder.close-code-2999", DECODER, "1016 <= code <= 2999", "1016 <= code <= 2998",
+    _m("messages.close-code-2999", MESSAGES, "1016 <= code <= 2999", "1016 <= code <= 2998",
        "close code 2999 accepted"),
-    _m("decoder.close-code-1015", DECODER,
-       "_CLOSE_CODES_RESERVED = frozenset((1004, 1005, 1006, 1015))",
-       "_CLOSE_CODES_RESERVED = frozenset((1004, 1005, 1006))", "close code 1015 accepted"),
-    _m("decoder.close-one-byte", DECODER, "if len(payload) == 1:", "if len(payload) == 0:",
+    _m("messages.close-code-1015", MESSAGES,
+       "CLOSE_CODES_RESERVED = frozenset((1004, 1005, 1006, 1015))",
+       "CLOSE_CODES_RESERVED = frozenset((1004, 1005, 1006))", "close code 1015 accepted"),
+    _m("messages.close-one-byte", MESSAGES, "if len(payload) == 1:", "if len(payload) == 0:",
        "a one-byte Close payload accepted"),
-    _m("decoder.control-126", DECODER, "if h.length > 125:", "if h.length > 126:",
+    _m("checks.control-126", CHECKS, "if h.length > 125:", "if h.length > 126:",
        "a 126-byte control frame accepted"),
-    _m("decoder.reason-utf8-unchecked", DECODER, 'reason = payload[2:].decode("utf-8")\n',
+    _m("messages.reason-utf8-unchecked", MESSAGES, 'reason = payload[2:].decode("utf-8")\n',
        'reason = payload[2:].decode("utf-8", "replace")\n',
        "a close reason that is not UTF-8 accepted"),
-    _m("decoder.rsv1-without-deflate", DECODER,
-       "if h.rsv2 or h.rsv3 or (h.rsv1 and not self.info.deflate):",
+    _m("checks.rsv1-without-deflate", CHECKS,
+       "if h.rsv2 or h.rsv3 or (h.rsv1 and not deflate):",
        "if h.rsv2 or h.rsv3:", "RSV1 accepted without permessage-deflate"),
-    _m("decoder.fast-path-control-126", DECODER,
-       "return OP_CLOSE <= op <= OP_PONG and h.length <= 125 and not h.rsv1",
-       "return OP_CLOSE <= op <= OP_PONG and h.length <= 126 and not h.rsv1",
+    _m("framing.fast-path-control-126", FRAMING,
+       "and is_clean(h, side.masked, dec.info.deflate, side.msg is not None, side.close_sent)",
+       "and (is_clean(h, side.masked, dec.info.deflate, side.msg is not None, side.close_sent)"
+       " or h.opcode >= 8 and h.length == 126)",
        "the whole-message fast path takes a 126-byte control frame"),
-    _m("decoder.cheap-check-control-126", DECODER,
+    _m("checks.cheap-check-control-126", CHECKS,
        "(op >= 8 and (op > 10 or h.length > 125 or not h.fin))",
        "(op >= 8 and (op > 10 or h.length > 126 or not h.fin))",
        "the cheap pre-check lets a 126-byte control frame skip the header checks"),
-    _m("decoder.cheap-check-reserved-opcodes", DECODER,
-       "(op == 0) == (side.msg is None) or 3 <= op <= 7:",
-       "(op == 0) == (side.msg is None) or 3 <= op <= 6:",
+    _m("checks.cheap-check-reserved-opcodes", CHECKS,
+       "(op == OP_CONTINUATION) == (not in_message)) or 3 <= op <= 7",
+       "(op == OP_CONTINUATION) == (not in_message)) or 3 <= op <= 6",
        "the cheap pre-check lets opcode 0x7 skip the header checks"),
     # ---- deflate --------------------------------------------------------------------------
     _m("deflate.new-stream-after-bfinal", DEFLATE, "            data = d.unused_data\n",
@@ -162,22 +180,35 @@ MUTANTS: tuple[Mutant, ...] = (
        "back-references checked against a window twice the agreed size",
        equivalent="the history given to zlib as its dictionary is already cut to the agreed "
        "window (MessageInflater._history), so a wider zlib window sees no more bytes"),
-    _m("decoder.too-big-at-the-limit", DECODER, "if length > self.limits.max_payload or capped:",
-       "if length >= self.limits.max_payload or capped:",
-       "a message of exactly the size limit reported as too big"),
+    _m("messages.too-big-at-the-limit", MESSAGES, "if length <= limits.max_payload and not capped:",
+       "if length < limits.max_payload and not capped:",
+       "a message of exactly the size limit reported as too big",
+       also=(("if length > dec.limits.max_payload or (msg.compressed",
+              "if length >= dec.limits.max_payload or (msg.compressed"),)),
     # ---- tcp ------------------------------------------------------------------------------
     _m("reassembly.reset-is-fin", REASSEMBLY, 'self._close(conn, "tcp-reset", out, remember=True)',
        'self._close(conn, "tcp-fin", out, remember=True)', "a RST reported as a FIN"),
     _m("reassembly.fin-seq-ignores-payload", REASSEMBLY,
-       "self._fin(h, packet, ts, (seq + len(payload) + seg.missing) & _MASK, out)",
-       "self._fin(h, packet, ts, (seq + seg.missing) & _MASK, out)",
+       "h.fin(packet, ts, (seq + len(payload) + seg.missing) & MASK)",
+       "h.fin(packet, ts, (seq + seg.missing) & MASK)",
        "a FIN carrying data placed before its data"),
+    _m("direction.hole-lost-without-grace", DIRECTION,
+       "if packet - self.hole_acked_at < ack_grace:", "if packet - self.hole_acked_at < 0:",
+       "a hole the peer acknowledged declared lost at once, not after the grace packets"),
+    _m("direction.buffer-limit-off-by-one", DIRECTION,
+       "if self.buffered > max_buffered:", "if self.buffered >= max_buffered:",
+       "exactly max_buffered out-of-order bytes already given up as over the limit",
+       also=(("while pending and self.buffered > max_buffered:",
+              "while pending and self.buffered >= max_buffered:"),)),
+    _m("direction.bytes-after-fin-kept", DIRECTION,
+       "if fin_off is not None and end > fin_off:", "if fin_off is not None and end < fin_off:",
+       "bytes after a FIN delivered as stream data"),
     # ---- writers, summary, metrics, tables ------------------------------------------------
     _m("writers.csv-null-as-none", WRITERS, '    if value is None:\n        return ""',
        '    if value is None:\n        return "None"', "CSV writes null as None"),
     _m("writers.jsonl-truncated-flag", WRITERS,
-       'row["truncated"] = row["truncated"] or len(payload) < row["length"]',
-       'row["truncated"] = row["truncated"]', "--max-payload cuts without marking truncated"),
+       'return payload, text, record["truncated"] or len(payload) < record["length"]',
+       'return payload, text, record["truncated"]', "--max-payload cuts without marking truncated"),
     _m("compression.ratio-inverted", COMPRESSION, "ratio=_ratio(raw, inflated)",
        "ratio=_ratio(inflated, raw)", "compression ratio inverted"),
     _m("sequencer.bytes-swapped", SEQUENCER,
@@ -193,8 +224,12 @@ def _status(mutant: Mutant, root: Path) -> str:
     path = root / mutant.file
     if not path.exists():
         return "not applicable"
-    n = path.read_text(encoding="utf-8").count(mutant.old)
-    return {0: "not applicable", 1: "applies"}.get(n, f"ambiguous ({n} matches)")
+    text = path.read_text(encoding="utf-8")
+    counts = [text.count(old) for old, _ in mutant.edits]
+    if 0 in counts:
+        return "not applicable"
+    n = max(counts)
+    return "applies" if n == 1 else f"ambiguous ({n} matches)"
 
 
 def _copy_tree(dest: Path) -> None:
@@ -219,7 +254,9 @@ def _run_one(mutant: Mutant, tests: list[str], timeout: float) -> tuple[str, flo
         _copy_tree(root)
         path = root / mutant.file
         text = path.read_text(encoding="utf-8")
-        path.write_text(text.replace(mutant.old, mutant.new, 1), encoding="utf-8")
+        for old, new in mutant.edits:
+            text = text.replace(old, new, 1)
+        path.write_text(text, encoding="utf-8")
         env = {**os.environ, "PYTHONPATH": str(root), "PYTHONDONTWRITEBYTECODE": "1",
                "CI": "true"}
         cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:xdist", "-p",

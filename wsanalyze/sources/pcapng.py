@@ -220,6 +220,52 @@ def _block_subject(btype: int, number: int) -> str:
     return f"the {name} block {where}"
 
 
+def _packet_block(buf: bytes, off: int, blen: int, btype: int, st: _Structs,
+                  ifaces: list[_Iface], number: int) -> RawPacket:
+    """An Enhanced Packet Block, or the obsolete Packet Block (same layout but a
+    16-bit interface id followed by a drops count), as packet ``number``."""
+    if blen < 32:
+        kind = "an EPB" if btype == BT_EPB else "a PB"
+        raise FormatError(f"has length {blen}, less than the 32 bytes of {kind}")
+    if btype == BT_EPB:
+        iface, hi, lo, caplen, orig_len = st.epb(buf, off + 8)
+    else:
+        iface, _drops, hi, lo, caplen, orig_len = st.pb(buf, off + 8)
+    if caplen > blen - 32:
+        raise FormatError(f"claims {caplen} captured bytes in a {blen}-byte block")
+    if iface >= len(ifaces):
+        raise FormatError(_no_iface(iface, ifaces))
+    linktype, units, offset_units, limit, _snaplen = ifaces[iface]
+    if caplen > limit:
+        raise FormatError(f"claims {caplen} captured bytes, more than the {limit}-byte maximum")
+    # One true division of exact integers: correctly rounded seconds.
+    ts = (((hi << 32) | lo) + offset_units) / units
+    return RawPacket(number, ts, linktype, buf[off + 28 : off + 28 + caplen], orig_len)
+
+
+def _simple_packet_block(buf: bytes, off: int, blen: int, st: _Structs, ifaces: list[_Iface],
+                         number: int, ts: float) -> RawPacket:
+    """A Simple Packet Block as packet ``number``: interface 0, and no timestamp of
+    its own (``ts``, the previous packet's, is reused)."""
+    if blen < 16:
+        raise FormatError(f"has length {blen}, less than the 16 bytes of an SPB")
+    if not ifaces:
+        raise FormatError(_no_iface(0, ifaces))
+    linktype, _units, _off, _limit, snaplen = ifaces[0]
+    orig_len = st.u32(buf, off + 8)[0]
+    # The captured length is implicit: the original length, bounded by the block's
+    # room (the rest is padding) and interface 0's snaplen.
+    caplen = min(orig_len, blen - 16)
+    if snaplen and caplen > snaplen:
+        caplen = snaplen
+    return RawPacket(number, ts, linktype, buf[off + 12 : off + 12 + caplen], orig_len)
+
+
+def _body(buf: bytes, off: int, blen: int) -> bytes:
+    """A block's body: between the 8-byte header and the 4-byte trailer."""
+    return buf[off + 8 : off + blen - 4]
+
+
 def iter_pcapng(read: Read, buf: bytes, sink: PacketSink) -> Generator[RawPacket, None, None]:
     """Yield the packets of a pcapng stream whose first bytes are in ``buf``.
 
@@ -265,67 +311,31 @@ def iter_pcapng(read: Read, buf: bytes, sink: PacketSink) -> Generator[RawPacket
                     sink.record_stop("truncated", _block_subject(btype, number), base,
                               f"is cut short (block claims {blen} bytes, {end} left)")
                     return
-            trailer = st.u32(buf, off + blen - 4)[0]
-            if trailer != blen:
-                raise FormatError(
-                    f"has a trailing length {trailer} that does not match its "
-                    f"leading length {blen}"
-                )
-            if btype in (BT_EPB, BT_PB):
-                # An Enhanced Packet Block, or the obsolete Packet Block (same
-                # layout but a 16-bit interface id followed by a drops count).
-                if blen < 32:
-                    kind = "an EPB" if btype == BT_EPB else "a PB"
-                    raise FormatError(f"has length {blen}, less than the 32 bytes of {kind}")
-                if btype == BT_EPB:
-                    iface, hi, lo, caplen, orig_len = st.epb(buf, off + 8)
-                else:
-                    iface, _drops, hi, lo, caplen, orig_len = st.pb(buf, off + 8)
-                if caplen > blen - 32:
-                    raise FormatError(f"claims {caplen} captured bytes in a {blen}-byte block")
-                if iface >= len(ifaces):
-                    raise FormatError(_no_iface(iface, ifaces))
-                linktype, units, offset_units, limit, _snaplen = ifaces[iface]
-                if caplen > limit:
-                    raise FormatError(
-                        f"claims {caplen} captured bytes, more than the {limit}-byte maximum"
-                    )
+            if st.u32(buf, off + blen - 4)[0] != blen:  # the length is repeated at the end
+                raise FormatError(f"has a trailing length {st.u32(buf, off + blen - 4)[0]} "
+                                  f"that does not match its leading length {blen}")
+            if btype in (BT_EPB, BT_PB, BT_SPB):
+                pkt = (_simple_packet_block(buf, off, blen, st, ifaces, number + 1, ts)
+                       if btype == BT_SPB else
+                       _packet_block(buf, off, blen, btype, st, ifaces, number + 1))
                 number += 1
                 sink.packets_read = number
-                # One true division of exact integers: correctly rounded seconds.
-                ts = (((hi << 32) | lo) + offset_units) / units
-                yield RawPacket(number, ts, linktype, buf[off + 28 : off + 28 + caplen],
-                                orig_len)
-            elif btype == BT_SPB:
-                if blen < 16:
-                    raise FormatError(f"has length {blen}, less than the 16 bytes of an SPB")
-                if not ifaces:
-                    raise FormatError(_no_iface(0, ifaces))
-                linktype, _units, _off, _limit, snaplen = ifaces[0]
-                orig_len = st.u32(buf, off + 8)[0]
-                # The captured length is implicit: the original length, bounded by
-                # the block's room (the rest is padding) and interface 0's snaplen.
-                caplen = min(orig_len, blen - 16)
-                if snaplen and caplen > snaplen:
-                    caplen = snaplen
-                number += 1
-                sink.packets_read = number
-                yield RawPacket(number, ts, linktype, buf[off + 12 : off + 12 + caplen],
-                                orig_len)
+                ts = pkt.ts
+                yield pkt
             elif btype == BT_IDB:
                 ifaces.append(_parse_idb(buf, off, blen, st))
             elif btype == BT_SHB:
                 check_shb(buf, off, st, blen)
                 ifaces = []
             elif btype == BT_DSB:
-                body = buf[off + 8 : off + blen - 4]
+                body = _body(buf, off, blen)
                 yield RawPacket(0, ts, SECRETS_LINKTYPE, body, len(body))
             elif btype == BT_ISB and blen >= 24:
                 sink.record_stats(st.u32(buf, off + 8)[0], _parse_isb(buf, off, blen, st))
             elif btype in _NON_PACKET_BLOCKS:
                 number += 1
                 sink.packets_read = number
-                body = buf[off + 8 : off + blen - 4]
+                body = _body(buf, off, blen)
                 yield RawPacket(number, ts, NON_PACKET_LINKTYPE, body, len(body))
             off += blen
     except FormatError as exc:
