@@ -209,20 +209,53 @@ def test_helpers() -> None:
 
 
 def test_compare_script_runs(unfragmented: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
-    """benchmarks/compare.py: one run of two tools; wsanalyze's counts match the truth."""
+    """benchmarks/compare.py: one run of each tool; wsanalyze's counts match the truth;
+    the wsanalyze command and its environment are the caller's."""
     path, truth = unfragmented
     out = tmp_path / "compare.json"
+    wsanalyze = f"{sys.executable} -m wsanalyze"
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "compare.py"), str(path),
-                           "--runs", "1", "--tools", "wsanalyze-summary,tshark",
-                           "--json", str(out)], capture_output=True, text=True, check=True)
-    assert "wsanalyze-summary" in proc.stdout
+                           "--runs", "1", "--wsanalyze", wsanalyze,
+                           "--env", "WSANALYZE_JOBS_ENGINE=replay", "--json", str(out)],
+                          capture_output=True, text=True, check=True)
+    assert "wsanalyze-summary" in proc.stdout and "× floor" in proc.stdout
+    assert "wsanalyze environment: WSANALYZE_JOBS_ENGINE=replay" in proc.stdout
     rep = json.loads(out.read_text())
     assert rep["packets"] == truth["packets"] and rep["counts_from"] == "truth file"
-    summary = rep["tools"]["wsanalyze-summary"]
-    assert summary["status"] == "ok" and summary["decoded_matches_truth"]
-    assert summary["decoded"]["packets"] == truth["packets"]
+    assert set(rep["tools"]) == {"wsanalyze-summary", "wsanalyze-jsonl", "wsanalyze-jobs2",
+                                 "tshark", "floor"}
+    for name in ("wsanalyze-summary", "wsanalyze-jobs2"):
+        summary = rep["tools"][name]
+        assert summary["status"] == "ok" and summary["decoded_matches_truth"]
+        assert summary["decoded"]["packets"] == truth["packets"]
+        assert summary["command"][:3] == [sys.executable, "-m", "wsanalyze"]
+    assert rep["tools"]["wsanalyze-jobs2"]["command"][-2:] == ["--jobs", "2"]
     assert rep["tools"]["tshark"]["status"] == "ok"
-    assert summary["speed_vs_tshark"] > 0
+    assert rep["tools"]["floor"]["status"] == "ok"
+    assert rep["tools"]["floor"]["times_floor"] == 1.0
+    summary = rep["tools"]["wsanalyze-summary"]
+    assert summary["speed_vs_tshark"] > 0 and summary["times_floor"] > 0
+
+
+def test_bench_floor_finds_every_compressed_message(
+        fragmented: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+    """benchmarks/bench_floor.py: its own parser finds exactly the compressed messages
+    the truth file counts (fragmented ones too), and inflating them gives bytes."""
+    path, truth = fragmented
+    out = tmp_path / "floor.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_floor.py"),
+                           str(path), "--repeat", "1", "--json", str(out)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    floor = json.loads(out.read_text())
+    assert floor["records"] == truth["packets"]
+    assert floor["compressed_messages"] == truth["compressed_messages"]
+    assert floor["compressed_bytes"] == truth["compressed_bytes"]
+    assert floor["inflated_bytes"] > 2 * floor["compressed_bytes"]
+    bad = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_floor.py"),
+                          str(ROOT / "samples" / "mixed.pcapng")], capture_output=True, text=True)
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1
+    assert "not a little-endian pcap file" in bad.stderr
 
 
 def test_bench_analyze_script_runs(unfragmented: tuple[Path, dict[str, Any]],
