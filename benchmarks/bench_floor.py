@@ -26,7 +26,6 @@ Then, timed (best of ``--repeat``, CPU and wall):
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import struct
@@ -39,7 +38,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from generate import mask  # benchmarks/ is not a package: imported from its folder
+# benchmarks/ is not a package: its scripts are imported from its folder.
+from compare import script_parser
+from generate import mask
 
 _CHUNK = 8 << 20
 _PCAP_US = 0xA1B2C3D4
@@ -273,9 +274,7 @@ def render(r: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 epilog="\n".join(__doc__.splitlines()[2:]))
+    ap = script_parser(__doc__)
     ap.add_argument("capture", metavar="CAPTURE")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--json", metavar="FILE", help="also write the figures as JSON")

@@ -28,7 +28,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import pickle
@@ -42,7 +41,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from compare import run_once  # benchmarks/ is not a package: imported from its folder
+# benchmarks/ is not a package: compare.py is imported from its folder.
+from compare import run_once, script_parser
 
 from wsanalyze.config import Options
 from wsanalyze.output.summary import Summary
@@ -167,9 +167,7 @@ def render(runs: dict[str, Any], costs: dict[str, float], rows: list[dict[str, f
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 epilog="\n".join(__doc__.splitlines()[2:]))
+    ap = script_parser(__doc__)
     ap.add_argument("capture", metavar="CAPTURE")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--command", choices=sorted(COMMAND_TABLES), default="summary")

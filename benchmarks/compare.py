@@ -401,10 +401,15 @@ def render(rep: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def script_parser(doc: str) -> argparse.ArgumentParser:
+    """A benchmark script's parser: its docstring's first line, the rest as epilog."""
+    return argparse.ArgumentParser(description=doc.splitlines()[0],
+                                   formatter_class=argparse.RawDescriptionHelpFormatter,
+                                   epilog="\n".join(doc.splitlines()[2:]))
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 epilog="\n".join(__doc__.splitlines()[2:]))
+    ap = script_parser(__doc__)
     ap.add_argument("capture", metavar="CAPTURE")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--tools", default=",".join(DEFAULT_TOOLS),

@@ -237,6 +237,26 @@ def test_compare_script_runs(unfragmented: tuple[Path, dict[str, Any]], tmp_path
     assert summary["speed_vs_tshark"] > 0 and summary["times_floor"] > 0
 
 
+def test_bench_jobs_script_runs(unfragmented: tuple[Path, dict[str, Any]],
+                                tmp_path: Path) -> None:
+    """benchmarks/bench_jobs.py: both engines give the one-process output; the costs
+    and the model come out positive."""
+    path, truth = unfragmented
+    out = tmp_path / "jobs.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_jobs.py"), str(path),
+                           "--runs", "1", "--model", "2,32", "--json", str(out)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    rep = json.loads(out.read_text())
+    assert set(rep["runs"]) == {"one process", "reader --jobs 2", "replay --jobs 2"}
+    assert all(run["identical"] for run in rep["runs"].values())
+    costs = rep["costs_s_per_packet"]
+    assert costs["packets"] == truth["packets"]
+    assert min(costs[k] for k in "RSD") > 0
+    assert [row["jobs"] for row in rep["model"]] == [2, 32]
+    assert all(row["reader"] > 1 and row["replay"] > 1 for row in rep["model"])
+
+
 def test_bench_floor_finds_every_compressed_message(
         fragmented: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
     """benchmarks/bench_floor.py: its own parser finds exactly the compressed messages
