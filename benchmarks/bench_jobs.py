@@ -10,6 +10,7 @@ Usage::
    ``--runs`` times each; reports the median wall time and CPU seconds (user +
    system of every process, from ``os.wait4``), and checks that the outputs are
    identical.  On a loaded machine the CPU seconds are the figure to compare.
+   RSS is the largest single process's (``ru_maxrss``).
 2. Measures per-packet CPU costs in this process: ``R`` reading + parsing +
    numbering (:meth:`Tracker.route`), ``S`` shipping a segment to a decoder and
    back out (pickle of the reader engine's batches, unpickle, segment rebuilt;
@@ -86,14 +87,14 @@ def measure_runs(capture: str, command: str, jobs: int, runs: int) -> dict[str, 
                     raise SystemExit(f"bench_jobs.py: {name} failed: {stderr.strip()}")
                 out[name]["wall"].append(run.wall)
                 out[name]["cpu"].append(run.user + run.system)
-                out[name]["rss_mb"] = max(out[name]["rss_mb"], run.tree_rss_mb)
+                out[name]["rss_mb"] = max(out[name]["rss_mb"], run.maxrss_mb)
                 if round_ == 0:
                     outputs[name] = Path(path).read_bytes()
         first = next(iter(outputs.values()))
         for name, data in outputs.items():
             out[name]["identical"] = data == first
     return {name: {"wall_s": statistics.median(v["wall"]), "cpu_s": statistics.median(v["cpu"]),
-                   "tree_rss_mb": v["rss_mb"], "identical": v["identical"]}
+                   "max_rss_mb": v["rss_mb"], "identical": v["identical"]}
             for name, v in out.items()}
 
 
@@ -146,10 +147,10 @@ def model(costs: dict[str, float], ns: list[int]) -> list[dict[str, float]]:
 
 
 def render(runs: dict[str, Any], costs: dict[str, float], rows: list[dict[str, float]]) -> str:
-    lines = [f"{'run':<18} {'wall s':>7} {'CPU s':>7} {'tree MiB':>8} identical"]
+    lines = [f"{'run':<18} {'wall s':>7} {'CPU s':>7} {'RSS MiB':>8} identical"]
     for name, v in runs.items():
         lines.append(f"{name:<18} {v['wall_s']:7.2f} {v['cpu_s']:7.2f} "
-                     f"{v['tree_rss_mb']:8.0f} {'yes' if v['identical'] else 'NO'}")
+                     f"{v['max_rss_mb']:8.0f} {'yes' if v['identical'] else 'NO'}")
     us = {k: costs[k] * 1e6 for k in ("R", "S", "D", "M")}
     lines.append(f"per packet ({costs['packets']:,} packets): R {us['R']:.2f} µs, "
                  f"S {us['S']:.2f} µs, D {us['D']:.2f} µs, M {us['M']:.2f} µs")
