@@ -69,14 +69,15 @@ def reader(path: str, options: Options, outs: list[Connection], parent: Connecti
         batches: list[list[Shipped]] = [[] for _ in range(jobs)]
         number = 0
         for pkt in capture:
-            number = pkt.number
             routed = route(pkt)
             if routed is not None:
                 seg, stream = routed
-                batches[shard_of(seg, jobs)].append((number, pkt.ts, stream, tuple(seg)))
+                batches[shard_of(seg, jobs)].append((pkt.number, pkt.ts, stream, tuple(seg)))
             elif pkt.linktype == SECRETS_LINKTYPE:
                 for batch in batches:  # any shard may hold TLS connections these keys open
                     batch.append(pkt.data)
+                continue  # not a packet: numbered 0, and watermarks never go back
+            number = pkt.number
             if number % flush == 0:
                 _send_all(outs, batches, number)
         _send_all(outs, batches, number)
