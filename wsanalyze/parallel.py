@@ -63,8 +63,7 @@ def _replay_worker(path: str, options: Options, shard: int, jobs: int,
                 continue
             batch.extend(shards.finish_groups(items))
         conn.send(batch)
-        conn.send(("done", tracker.packets, tracker.first_ts, tracker.last_ts,
-                   tracker.notes(), reader.stopped))
+        conn.send(shards.done(tracker, reader.stopped))
     except BaseException as exc:  # reported to the parent, which fails cleanly
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
     finally:

@@ -54,6 +54,13 @@ def finish_groups(items: Iterable[Item]) -> list[Tagged]:
     return out
 
 
+def done(tracker: Tracker, stopped: str | None) -> tuple[object, ...]:
+    """The capture's facts, for the parent: packets, first and last time, notes,
+    where reading stopped."""
+    return ("done", tracker.packets, tracker.first_ts, tracker.last_ts, tracker.notes(),
+            stopped)
+
+
 def reader(path: str, options: Options, outs: list[Connection], parent: Connection,
            close: list[Connection]) -> None:
     """Read and route every packet; end with ``None`` to every decoder and the
@@ -83,8 +90,7 @@ def reader(path: str, options: Options, outs: list[Connection], parent: Connecti
         _send_all(outs, batches, number)
         for out in outs:
             out.send(None)
-        parent.send(("done", tracker.packets, tracker.first_ts, tracker.last_ts,
-                     tracker.notes(), capture.stopped))
+        parent.send(done(tracker, capture.stopped))
     except BaseException as exc:  # reported to the parent, which fails cleanly
         parent.send(("error", f"{type(exc).__name__}: {exc}"))
     finally:
