@@ -84,3 +84,18 @@ def test_engines_report_an_unreadable_capture(engine: str, tmp_path: Path) -> No
     one = run("messages", str(bad))
     two = run("messages", str(bad), "-j", "2", engine=engine)
     assert (two.returncode, two.stdout, two.stderr) == (one.returncode, one.stdout, one.stderr)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_engines_report_bad_timestamps(engine: str, tmp_path: Path) -> None:
+    """Times no calendar holds: the capture note once, and a row on each
+    connection's first such packet — the reader notes, the decoders make rows."""
+    from tests.test_timestamps import retimed_sample
+
+    path = str(retimed_sample(tmp_path / "far.pcapng", tsoffset=2**40))
+    one = run("violations", path, "--format", "jsonl")
+    assert "capture.bad-timestamp" in one.stdout
+    assert "packet 1 has a timestamp outside the calendar" in one.stderr
+    for jobs in ("2", "3"):
+        many = run("violations", path, "--format", "jsonl", "-j", jobs, engine=engine)
+        assert (many.returncode, many.stdout, many.stderr) == (0, one.stdout, one.stderr)
