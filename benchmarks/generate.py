@@ -23,11 +23,19 @@ frames are masked with random keys.  With ``--fragments`` 5 % of data messages
 are split into 2-4 frames (compressed ones per RFC 7692: RSV1 on the first frame
 only), sometimes with a ping between the fragments.
 
+``--profile deflate-heavy`` changes the mix to the inflate-bound case: every data
+message is JSON text of 100 to 2,000 bytes (log-uniform), every one compressed
+with permessage-deflate (context takeover both ways) at about 3:1 — each ends in
+a hex signature of random bytes, without which this JSON shrinks 4.5 times — and
+there are no binary messages and no pings other than those between fragments.
+The truth file then has ``"profile": "deflate-heavy"`` in its ``params``.
+
 Usage::
 
     python benchmarks/generate.py OUT.pcap --size 1G            # about 1e9 bytes
     python benchmarks/generate.py OUT.pcap --connections 20 --messages 50
     python benchmarks/generate.py OUT.pcap --size 100M --no-fragments --seed 7
+    python benchmarks/generate.py OUT.pcap --size 100M --profile deflate-heavy
 
 ``--size`` takes K, M, G (powers of 1000) or Ki, Mi, Gi.  With ``--size``,
 connections that end are replaced by new ones until the file reaches the size;
@@ -154,6 +162,9 @@ _AGENTS = ("Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120
            "Python/3.11 websockets/12.0", "okhttp/4.12.0", "Go-http-client/1.1")
 _CLOSES = ((1000, "normal closure"), (1001, "going away"), (1000, "bye ✓"), (1000, ""),
            (1001, "server restart"))
+PROFILES = ("default", "deflate-heavy")
+HEAVY_SIZES = (100, 2000)
+"""Smallest and largest message of the deflate-heavy profile, in bytes."""
 _RECORD_KINDS = tuple(random.Random(0).randbytes(36) for _ in range(64))
 _PADDING = bytes(16)
 
@@ -308,13 +319,19 @@ class CaptureGenerator:
 
     def __init__(self, out: BinaryIO, *, seed: int = 1, size: int | None = None,
                  concurrency: int = 500, messages: int | None = None, deflate: bool = True,
-                 fragments: bool = True, snaplen: int = DEFAULT_SNAPLEN, level: int = 6) -> None:
+                 fragments: bool = True, snaplen: int = DEFAULT_SNAPLEN, level: int = 6,
+                 profile: str = "default") -> None:
+        if profile not in PROFILES:
+            raise ValueError(f"unknown profile {profile!r} (known: {', '.join(PROFILES)})")
         self.out = out
         self.rng = random.Random(seed)
         self.params: dict[str, Any] = {
             "seed": seed, "size": size, "connections": concurrency, "messages": messages,
             "deflate": deflate, "fragments": fragments, "snaplen": snaplen, "level": level,
             "zlib": zlib.ZLIB_RUNTIME_VERSION}
+        if profile != "default":  # older truth files stay as they were
+            self.params["profile"] = profile
+        self.heavy = profile == "deflate-heavy"
         self.size = size
         self.concurrency = concurrency
         self.messages = messages
@@ -484,7 +501,7 @@ class Connection:
         self.deflate = gen.deflate
         # Most senders compress every message; some leave small ones alone (per message
         # choice is allowed by RFC 7692 §6).
-        self.threshold = 0 if rng.random() < 0.75 else 128
+        self.threshold = 0 if gen.heavy or rng.random() < 0.75 else 128
         self.compressors = (zlib.compressobj(gen.level, zlib.DEFLATED, -15),
                             zlib.compressobj(gen.level, zlib.DEFLATED, -15))
         self.script = self._script()
@@ -567,6 +584,19 @@ class Connection:
             pings.append(ping)
         return b"".join(frames)
 
+    def _heavy_text(self) -> bytes:
+        """A deflate-heavy message: JSON of HEAVY_SIZES bytes (log-uniform) ending in
+        a hex signature of random bytes, which brings deflate with context takeover
+        from about 4.5:1 down to about 3:1 (binary-like ids, hashes, tokens)."""
+        low, high = HEAVY_SIZES
+        rng = self.rng
+        while True:
+            text = self.content.text(int(low * (high / 1.3 / low) ** rng.random()))
+            sig = rng.randbytes(len(text) // 7).hex().encode()
+            text = b"%s,\"sig\":\"%s\"}" % (text[:-1], sig)
+            if low <= len(text) <= high:
+                return text
+
     def _pongs(self, from_client: bool, pings: list[bytes]) -> Iterator[None]:
         src, dst = (self.client, self.server) if from_client else (self.server, self.client)
         for ping in pings:
@@ -607,6 +637,14 @@ class Connection:
             from_client = rng.random() < 0.35
             src, dst = (c, s) if from_client else (s, c)
             r = rng.random()
+            if self.gen.heavy:
+                pings = []
+                body = self._data(from_client, OP_TEXT, self._heavy_text(), pings)
+                sent += 1
+                yield from self._send(src, dst, body)
+                yield
+                yield from self._pongs(not from_client, pings)
+                continue
             if r < 0.02:
                 payload = (b"keepalive-%d" % rng.getrandbits(20) if from_client
                            else rng.randbytes(8))
@@ -679,6 +717,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--snaplen", type=int, default=DEFAULT_SNAPLEN)
     ap.add_argument("--level", type=int, default=6, choices=range(0, 10), metavar="0-9",
                     help="zlib compression level of the senders (default 6)")
+    ap.add_argument("--profile", choices=PROFILES, default="default",
+                    help="the message mix: default (see above) or deflate-heavy (every "
+                         "message permessage-deflate, JSON of 100-2,000 bytes, about 3:1)")
     args = ap.parse_args(argv)
     if args.connections < 1 or (args.messages is not None and args.messages < 0):
         ap.error("--connections must be at least 1 and --messages not negative")
@@ -691,7 +732,7 @@ def main(argv: list[str] | None = None) -> int:
         truth = generate(args.output, seed=args.seed, size=args.size,
                          concurrency=args.connections, messages=args.messages,
                          deflate=args.deflate, fragments=args.fragments,
-                         snaplen=args.snaplen, level=args.level)
+                         snaplen=args.snaplen, level=args.level, profile=args.profile)
     except OSError as exc:
         print(f"generate.py: error: cannot write {args.output}: {exc.strerror or exc}",
               file=sys.stderr)

@@ -92,7 +92,9 @@ def _assert_decodes_to_truth(path: Path, truth: dict[str, Any]) -> None:
     assert int((m["frames"] > 1).sum()) == truth["fragmented_messages"]
     lengths = _pcap_lengths(path)
     assert len(lengths) == truth["packets"]
-    assert max(orig for _, orig in lengths) == 14 + 20 + 32 + gen.MSS
+    full = 14 + 20 + 32 + gen.MSS  # binary messages fill segments; heavy's JSON does not
+    top = max(orig for _, orig in lengths)
+    assert (top == full) if truth["messages"]["binary"] else (top < full)
     assert path.stat().st_size == truth["file_bytes"]
     assert m[m["type"] == "text"]["length"].between(40, 4096).all()
     assert result.frames.groupby(["connection", "packet"]).size().max() > 1  # frames share
@@ -109,6 +111,29 @@ def test_fragmented_deflate_capture_decodes_to_truth(
     assert truth["messages"]["binary"] > 0 and truth["messages"]["ping"] > 0
     assert truth["connections"] > 20  # ended connections were replaced
     _assert_decodes_to_truth(path, truth)
+
+
+def test_deflate_heavy_profile(tmp_path: Path) -> None:
+    path, truth = _capture(tmp_path, "heavy.pcap", seed=4, size=1_500_000, concurrency=20,
+                           profile="deflate-heavy")
+    assert truth["params"]["profile"] == "deflate-heavy"
+    assert truth["messages"]["binary"] == 0
+    assert truth["compressed_messages"] == truth["data_messages"] > 1000
+    _assert_decodes_to_truth(path, truth)
+    m = wsanalyze.analyze(path).messages
+    text = m[m["type"] == "text"]
+    assert len(text) == truth["data_messages"]
+    assert text["compressed"].astype(bool).all()
+    assert text["length"].between(*gen.HEAVY_SIZES).all()
+    assert text["length"].min() < 150 and text["length"].max() > 1500  # the whole range
+    ratio = int(text["length"].sum()) / int(text["raw_length"].sum())
+    assert 2.7 <= ratio <= 3.3, ratio
+    # Deterministic like the default profile, and different from it.
+    again, _ = _capture(tmp_path, "again.pcap", seed=4, size=1_500_000, concurrency=20,
+                        profile="deflate-heavy")
+    assert again.read_bytes() == path.read_bytes()
+    with pytest.raises(ValueError, match="unknown profile"):
+        gen.generate(tmp_path / "x.pcap", profile="heavy")
 
 
 def test_plain_capture_decodes_to_truth(tmp_path: Path) -> None:
@@ -184,20 +209,73 @@ def test_helpers() -> None:
 
 
 def test_compare_script_runs(unfragmented: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
-    """benchmarks/compare.py: one run of two tools; wsanalyze's counts match the truth."""
+    """benchmarks/compare.py: one run of each tool; wsanalyze's counts match the truth;
+    the wsanalyze command and its environment are the caller's."""
     path, truth = unfragmented
     out = tmp_path / "compare.json"
+    wsanalyze = f"{sys.executable} -m wsanalyze"
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "compare.py"), str(path),
-                           "--runs", "1", "--tools", "wsanalyze-summary,tshark",
-                           "--json", str(out)], capture_output=True, text=True, check=True)
-    assert "wsanalyze-summary" in proc.stdout
+                           "--runs", "1", "--wsanalyze", wsanalyze,
+                           "--env", "WSANALYZE_JOBS_ENGINE=replay", "--json", str(out)],
+                          capture_output=True, text=True, check=True)
+    assert "wsanalyze-summary" in proc.stdout and "× floor" in proc.stdout
+    assert "wsanalyze environment: WSANALYZE_JOBS_ENGINE=replay" in proc.stdout
     rep = json.loads(out.read_text())
     assert rep["packets"] == truth["packets"] and rep["counts_from"] == "truth file"
-    summary = rep["tools"]["wsanalyze-summary"]
-    assert summary["status"] == "ok" and summary["decoded_matches_truth"]
-    assert summary["decoded"]["packets"] == truth["packets"]
+    assert set(rep["tools"]) == {"wsanalyze-summary", "wsanalyze-jsonl", "wsanalyze-jobs2",
+                                 "tshark", "floor"}
+    for name in ("wsanalyze-summary", "wsanalyze-jobs2"):
+        summary = rep["tools"][name]
+        assert summary["status"] == "ok" and summary["decoded_matches_truth"]
+        assert summary["decoded"]["packets"] == truth["packets"]
+        assert summary["command"][:3] == [sys.executable, "-m", "wsanalyze"]
+    assert rep["tools"]["wsanalyze-jobs2"]["command"][-2:] == ["--jobs", "2"]
     assert rep["tools"]["tshark"]["status"] == "ok"
-    assert summary["speed_vs_tshark"] > 0
+    assert rep["tools"]["floor"]["status"] == "ok"
+    assert rep["tools"]["floor"]["times_floor"] == 1.0
+    summary = rep["tools"]["wsanalyze-summary"]
+    assert summary["speed_vs_tshark"] > 0 and summary["times_floor"] > 0
+
+
+def test_bench_jobs_script_runs(unfragmented: tuple[Path, dict[str, Any]],
+                                tmp_path: Path) -> None:
+    """benchmarks/bench_jobs.py: both engines give the one-process output; the costs
+    and the model come out positive."""
+    path, truth = unfragmented
+    out = tmp_path / "jobs.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_jobs.py"), str(path),
+                           "--runs", "1", "--model", "2,32", "--json", str(out)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    rep = json.loads(out.read_text())
+    assert set(rep["runs"]) == {"one process", "reader --jobs 2", "replay --jobs 2"}
+    assert all(run["identical"] for run in rep["runs"].values())
+    costs = rep["costs_s_per_packet"]
+    assert costs["packets"] == truth["packets"]
+    assert min(costs[k] for k in "RSD") > 0
+    assert [row["jobs"] for row in rep["model"]] == [2, 32]
+    assert all(row["reader"] > 1 and row["replay"] > 1 for row in rep["model"])
+
+
+def test_bench_floor_finds_every_compressed_message(
+        fragmented: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+    """benchmarks/bench_floor.py: its own parser finds exactly the compressed messages
+    the truth file counts (fragmented ones too), and inflating them gives bytes."""
+    path, truth = fragmented
+    out = tmp_path / "floor.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_floor.py"),
+                           str(path), "--repeat", "1", "--json", str(out)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    floor = json.loads(out.read_text())
+    assert floor["records"] == truth["packets"]
+    assert floor["compressed_messages"] == truth["compressed_messages"]
+    assert floor["compressed_bytes"] == truth["compressed_bytes"]
+    assert floor["inflated_bytes"] > 2 * floor["compressed_bytes"]
+    bad = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_floor.py"),
+                          str(ROOT / "samples" / "mixed.pcapng")], capture_output=True, text=True)
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1
+    assert "not a little-endian pcap file" in bad.stderr
 
 
 def test_bench_analyze_script_runs(unfragmented: tuple[Path, dict[str, Any]],

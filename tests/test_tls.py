@@ -17,6 +17,7 @@ import wsanalyze
 from tests import pcaptools
 from tests.tlstools import TlsRun, run_python_peers, tshark_frames
 from wsanalyze.cli import main
+from wsanalyze.parallel import ENGINE_ENV, ENGINES
 
 CASES = {
     "tls13-aes256": dict(tls="1.3"),
@@ -113,7 +114,8 @@ def test_tshark_agrees_on_the_decrypted_frames(folder: Path, name: str) -> None:
     assert [o for o in ours if o[2] < 126] == [t for t in theirs if t[2] < 126]
 
 
-def test_decryption_secrets_block_gives_identical_output(folder: Path) -> None:
+def test_decryption_secrets_block_gives_identical_output(folder: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     run = peers(folder, "tls13-aes256")
     injected = run.pcap.with_suffix(".dsb.pcapng")
     subprocess.run(["editcap", "--inject-secrets", f"tls,{run.keylog}", str(run.pcap),
@@ -121,8 +123,14 @@ def test_decryption_secrets_block_gives_identical_output(folder: Path) -> None:
     with_log = wsanalyze.analyze(run.pcap, tls_keylog=run.keylog)
     with_dsb = wsanalyze.analyze(injected)
     assert data_messages(with_dsb) == truth(run)
+    # --jobs: the reader process hands the key block to every decoder.
+    results = [with_dsb]
+    for engine in ENGINES:
+        monkeypatch.setenv(ENGINE_ENV, engine)
+        results.append(wsanalyze.analyze(injected, jobs=2))
     for table in ("connections", "messages", "frames", "violations"):
-        pd.testing.assert_frame_equal(getattr(with_log, table), getattr(with_dsb, table))
+        for result in results:
+            pd.testing.assert_frame_equal(getattr(with_log, table), getattr(result, table))
 
 
 def test_without_key_one_info_row_names_the_client_random(folder: Path) -> None:

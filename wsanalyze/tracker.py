@@ -149,29 +149,44 @@ class Tracker:
         self._bad_ts_packet: int | None = None
         self._bad_ts = 0.0
         self._bad_ts_conns: set[int] = set()
-        self._pending_bad_ts: tuple[RawPacket, TcpSegment] | None = None
 
     def feed(self, pkt: RawPacket) -> list[Item]:
+        routed = self.route(pkt)
+        if routed is None:
+            return []
+        seg, stream = routed
+        if self._jobs > 1 and shard_of(seg, self._jobs) != self._shard:
+            return []
+        return self.feed_segment(pkt.number, pkt.ts, seg, stream)
+
+    def route(self, pkt: RawPacket) -> tuple[TcpSegment, int] | None:
+        """The work every packet needs whatever its shard: count it, parse its
+        headers, number its conversation (tcp.stream).  Returns the segment and its
+        tcp.stream, or None when the packet holds no TCP segment.  The ``--jobs``
+        reader process calls this alone and ships the segment to its shard."""
         if pkt.linktype == SECRETS_LINKTYPE:
             self.tls_keys.add_block(pkt.data)
-            return []
+            return None
         self.packets += 1
         if self.first_ts is None:
             self.first_ts = pkt.ts
         self.last_ts = pkt.ts
         seg = self.parser.parse(pkt)
-        if not TS_MIN <= pkt.ts <= TS_MAX:
-            self._bad_timestamp(pkt, seg)
+        if not TS_MIN <= pkt.ts <= TS_MAX and self._bad_ts_packet is None:
+            self._bad_ts_packet, self._bad_ts = pkt.number, pkt.ts
         if seg is None:
-            return []
-        # Numbered before sharding: every --jobs worker counts every conversation.
-        self._stream = self.streams.number(seg, pkt.ts)
-        if self._jobs > 1 and shard_of(seg, self._jobs) != self._shard:
-            return []
-        for ev in self.tcp.feed(pkt.number, pkt.ts, seg):
+            return None
+        # Numbered before sharding: every --jobs shard counts every conversation.
+        return seg, self.streams.number(seg, pkt.ts)
+
+    def feed_segment(self, number: int, ts: float, seg: TcpSegment,
+                     stream: int) -> list[Item]:
+        """Decode one segment of this tracker's shard (``stream``: its tcp.stream)."""
+        self._stream = stream
+        for ev in self.tcp.feed(number, ts, seg):
             self._tcp_event(ev)
-        if self._pending_bad_ts is not None:
-            self._report_bad_timestamp(*self._pending_bad_ts)
+        if not TS_MIN <= ts <= TS_MAX:
+            self._report_bad_timestamp(number, ts, seg)
         out = self._out
         if out:
             self._out = []
@@ -196,17 +211,10 @@ class Tracker:
             notes.append(keylog)
         return notes
 
-    def _bad_timestamp(self, pkt: RawPacket, seg: TcpSegment | None) -> None:
-        """Note the first packet whose time no calendar holds (timestamps.py), and
-        the first of each connection as a ``capture.bad-timestamp`` row once the
-        packet has been fed (so a connection it opens exists)."""
-        if self._bad_ts_packet is None:
-            self._bad_ts_packet, self._bad_ts = pkt.number, pkt.ts
-        if seg is not None and (self._jobs == 1 or shard_of(seg, self._jobs) == self._shard):
-            self._pending_bad_ts = (pkt, seg)
-
-    def _report_bad_timestamp(self, pkt: RawPacket, seg: TcpSegment) -> None:
-        self._pending_bad_ts = None
+    def _report_bad_timestamp(self, number: int, ts: float, seg: TcpSegment) -> None:
+        """The first packet of each connection whose time no calendar holds
+        (timestamps.py) is a ``capture.bad-timestamp`` row, made once the packet
+        has been fed (so a connection it opens exists)."""
         cid = self.tcp.connection_of(seg)
         if cid is None or cid in self._bad_ts_conns:
             return
@@ -214,9 +222,9 @@ class Tracker:
         if conn is None:
             return
         self._bad_ts_conns.add(cid)
-        text = (f"packet {pkt.number} has a timestamp outside the calendar "
-                f"({raw_epoch(pkt.ts)}); its time is shown as an epoch number")
-        row = TcpViolation(R.CAPTURE_BAD_TIMESTAMP, pkt.ts, pkt.number, None, text)
+        text = (f"packet {number} has a timestamp outside the calendar "
+                f"({raw_epoch(ts)}); its time is shown as an epoch number")
+        row = TcpViolation(R.CAPTURE_BAD_TIMESTAMP, ts, number, None, text)
         self._out.append(Decoded(conn.key, _state(conn), [row]))
 
     def _tcp_event(self, ev: TcpEvent) -> None:
