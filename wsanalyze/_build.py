@@ -16,6 +16,7 @@ before any compiled code is loaded.
 from __future__ import annotations
 
 import importlib.machinery
+import importlib.util
 import os
 import sys
 from collections.abc import Sequence
@@ -26,6 +27,9 @@ from types import ModuleType
 
 ENV = "WSANALYZE_NO_EXTENSIONS"
 PACKAGE_DIR = Path(__file__).resolve().parent
+GROUP_LIBRARY = "wsanalyze__mypyc"
+"""The top-level module holding the compiled code of every compiled module
+(``group_name`` in setup.py); each ``wsanalyze.*`` extension is a stub into it."""
 
 
 def extensions_disabled() -> bool:
@@ -58,10 +62,17 @@ class SourceOnlyFinder(MetaPathFinder):
 
 
 def install() -> None:
-    """Honour ``WSANALYZE_NO_EXTENSIONS`` for the rest of this process."""
-    if extensions_disabled() and not any(isinstance(f, SourceOnlyFinder)
-                                         for f in sys.meta_path):
-        sys.meta_path.insert(0, SourceOnlyFinder())
+    """Honour ``WSANALYZE_NO_EXTENSIONS`` for the rest of this process.
+
+    The finder goes just before the standard path finder, not first: finders
+    that wrap the ones after them (atheris's coverage instrumentation) must
+    still see its specs; setuptools' editable-install finder comes after the
+    path finder, so it is overridden as well."""
+    if not extensions_disabled() or any(isinstance(f, SourceOnlyFinder) for f in sys.meta_path):
+        return
+    at = next((i for i, f in enumerate(sys.meta_path) if f is importlib.machinery.PathFinder),
+              len(sys.meta_path))
+    sys.meta_path.insert(at, SourceOnlyFinder())
 
 
 def compiled_modules() -> list[str]:
@@ -80,17 +91,17 @@ def compiled_modules() -> list[str]:
 
 
 def stale_modules() -> list[str]:
-    """Compiled modules whose .py changed after the extension was built: the
-    extension still runs, so the build must be redone (``make build``)."""
-    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
-    out = []
-    for name in compiled_modules():
-        source = PACKAGE_DIR.joinpath(*name.split(".")[1:]).with_suffix(".py")
-        built = [e.stat().st_mtime for e in source.parent.glob(source.stem + ".*")
-                 if e.name.endswith(suffixes)]
-        if built and source.stat().st_mtime > max(built):
-            out.append(name)
-    return out
+    """Compiled modules whose .py changed after the build: the extension still
+    runs, so the build must be redone (``make build``).  The build time is that
+    of mypyc's shared library (:data:`GROUP_LIBRARY`; the per-module files are
+    stubs that a rebuild leaves alone when they do not change)."""
+    spec = importlib.util.find_spec(GROUP_LIBRARY)
+    if spec is None or spec.origin is None:
+        return []
+    built = os.stat(spec.origin).st_mtime
+    return [name for name in compiled_modules()
+            if PACKAGE_DIR.joinpath(*name.split(".")[1:]).with_suffix(".py").stat().st_mtime
+            > built]
 
 
 def describe() -> str:

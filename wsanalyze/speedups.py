@@ -79,16 +79,21 @@ _escape: Callable[[str], str] = _escape_orjson if _orjson is not None else _esca
 def json_string(text: str) -> str:
     """``text`` as a JSON string literal, quotes included, as
     ``json.JSONEncoder(ensure_ascii=False)`` writes it except that U+2028 and
-    U+2029 are written ``\\u2028``/``\\u2029``: JSON allows them raw, but
-    JavaScript before ES2019 and Python's ``str.splitlines()`` treat them as line
-    ends, and a JSON Lines record must stay one line for every reader."""
+    U+2029 are written ``\\u2028``/``\\u2029`` (and U+0085 ``\\u0085``): JSON
+    allows them raw, but JavaScript before ES2019 (U+2028/9) and Python's
+    ``str.splitlines()`` (all three) treat them as line ends, and a JSON Lines
+    record must stay one line for every reader."""
     return line_breaks_escaped(_escape(text))
 
 
 def line_breaks_escaped(line: str) -> str:
-    """A JSON text with raw U+2028/U+2029 (only possible inside strings) escaped."""
+    """A JSON text with raw U+2028, U+2029 and U+0085 (only possible inside
+    strings) escaped: the line ends of ``str.splitlines()`` that JSON leaves raw
+    (it escapes the others, all below U+0020)."""
     if "\u2028" in line or "\u2029" in line:  # free on ASCII/Latin-1 strings
         line = line.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    if "\x85" in line:  # NEL: a line end for splitlines() (not for JavaScript)
+        line = line.replace("\x85", "\\u0085")
     return line
 
 

@@ -93,7 +93,7 @@ class Writer:
 class JsonlWriter(Writer):
     """One JSON object per line, ``", "``/``": "`` separators, non-ASCII as it is.
 
-    U+2028/U+2029 are written ``\\u2028``/``\\u2029`` so that readers splitting
+    U+2028/U+2029 (and U+0085) are written ``\\u2028``/``\\u2029`` so that readers splitting
     on Unicode line ends (``str.splitlines()``, JavaScript) see one record per
     line.  A message row is encoded without its two big fields, which are then
     spliced in: base64 needs no escaping, and the text goes through
