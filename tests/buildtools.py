@@ -60,3 +60,32 @@ def rule_case_captures(outdir: Path) -> list[Path]:
     subprocess.run([sys.executable, "-m", "tests.rulecases", str(outdir)], cwd=ROOT,
                    check=True, stdout=subprocess.DEVNULL)
     return sorted(outdir.glob("*.pcap"))
+
+
+_REPLAY = """
+import importlib, sys
+from pathlib import Path
+# The build under test first: the harnesses' atheris instrumentation then only
+# wraps modules not yet loaded.
+import wsanalyze.tracker, wsanalyze.sources.capture, wsanalyze.tls.follower
+from fuzz.run import HARNESSES
+from fuzz.seeds import build
+
+dirs = build(Path(sys.argv[1]))
+for harness in HARNESSES:
+    module = importlib.import_module(f"fuzz.fuzz_{harness}")
+    seeds = sorted(dirs[harness].iterdir())
+    for seed in seeds:
+        module.TestOneInput(seed.read_bytes())  # raises on a broken invariant
+    print(harness, len(seeds))
+"""
+
+
+def replay_fuzz_seeds(workdir: Path, **env: str) -> dict[str, int]:
+    """Run every fuzz harness's checks on its seed corpus (fuzz/seeds.py) in a child
+    with ``env`` added; {harness: seeds replayed}.  A broken invariant fails."""
+    child_env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p), **env}
+    out = subprocess.run([sys.executable, "-c", _REPLAY, str(workdir)], env=child_env,
+                         cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    return {h: int(n) for h, n in (line.split() for line in out.splitlines())}

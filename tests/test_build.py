@@ -19,7 +19,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.buildtools import COMMANDS, ROOT, SAMPLES, cli_outputs, rule_case_captures
+from tests.buildtools import (
+    COMMANDS,
+    ROOT,
+    SAMPLES,
+    cli_outputs,
+    replay_fuzz_seeds,
+    rule_case_captures,
+)
 from wsanalyze import _build
 
 IN_CI = os.environ.get("CI") == "true"
@@ -42,15 +49,17 @@ def captures(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     return SAMPLES + cases
 
 
-def test_the_compiled_build_is_loaded_when_present() -> None:
+def test_the_build_under_test_is_the_one_loaded() -> None:
     compiled = _build.compiled_modules()
-    if IN_CI:
+    if _build.extensions_disabled():  # make test's second, pure-Python pass
+        assert compiled == []
+    elif IN_CI:
         assert set(HOT) <= set(compiled), f"CI needs the compiled build (make build): {compiled}"
         assert not _build.stale_modules(), "the compiled build is older than the sources"
     suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
-    for name in compiled:
-        module = importlib.import_module(name)
-        assert module.__file__ is not None and module.__file__.endswith(suffixes), name
+    for name in HOT:
+        file = importlib.import_module(name).__file__
+        assert file is not None and file.endswith(suffixes) == (name in compiled), file
     version = _python("from wsanalyze.cli import main; main(['--version'])")
     expected = f"compiled: mypyc, {len(compiled)} modules" if compiled else "pure Python"
     assert version.startswith(f"wsanalyze 0.1.0 ({expected}"), version
@@ -71,7 +80,7 @@ def test_no_extensions_loads_every_module_from_source() -> None:
 
 
 def test_outputs_are_identical_between_builds(captures: list[Path], tmp_path: Path) -> None:
-    compiled, a = cli_outputs(tmp_path / "compiled", captures)
+    compiled, a = cli_outputs(tmp_path / "compiled", captures, WSANALYZE_NO_EXTENSIONS="0")
     pure, b = cli_outputs(tmp_path / "pure", captures, WSANALYZE_NO_EXTENSIONS="1")
     assert pure.startswith("pure Python (WSANALYZE_NO_EXTENSIONS is set)")
     if IN_CI:
@@ -82,3 +91,12 @@ def test_outputs_are_identical_between_builds(captures: list[Path], tmp_path: Pa
     assert all(out.endswith(b"exit 0") for out in a.values())
     deflate = a["websockets-deflate.pcap.3.messages"].splitlines()
     assert len(deflate) > 10 and b'"compressed": true' in deflate[0]
+
+
+@pytest.mark.parametrize("pure", [False, True], ids=["this-build", "pure"])
+def test_fuzz_seeds_keep_their_invariants(pure: bool, tmp_path: Path) -> None:
+    # mypyc turns annotations into checks: hostile input is where a wrong one shows.
+    env = {"WSANALYZE_NO_EXTENSIONS": "1"} if pure else {}
+    counts = replay_fuzz_seeds(tmp_path, **env)
+    assert set(counts) == {"capture", "reassembly", "decoder", "tls"}
+    assert min(counts.values()) >= 5 and sum(counts.values()) >= 60, counts
