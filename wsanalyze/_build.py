@@ -94,7 +94,10 @@ def stale_modules() -> list[str]:
     """Compiled modules whose .py changed after the build: the extension still
     runs, so the build must be redone (``make build``).  The build time is that
     of mypyc's shared library (:data:`GROUP_LIBRARY`; the per-module files are
-    stubs that a rebuild leaves alone when they do not change)."""
+    stubs that a rebuild leaves alone when they do not change).  Only in a source
+    tree (an editable install): installing a wheel gives the files new times."""
+    if not (PACKAGE_DIR.parent / "setup.py").exists():
+        return []
     spec = importlib.util.find_spec(GROUP_LIBRARY)
     if spec is None or spec.origin is None:
         return []
