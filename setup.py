@@ -54,9 +54,14 @@ def _warn(message: str) -> None:
     print(f"wsanalyze: {message}; installing the pure-Python build", file=sys.stderr)
 
 
+BUILDING = {"build", "build_ext", "bdist_wheel", "editable_wheel", "install", "develop"}
+"""setup.py commands that compile; the others (egg_info, dist_info, sdist: the
+metadata steps of pip and ``python -m build``) skip mypyc, which takes a minute."""
+
+
 def ext_modules() -> list[Any]:
-    """The mypyc extensions, or [] for a pure-Python build."""
-    if extensions_disabled():
+    """The mypyc extensions, or [] for a pure-Python build or a metadata step."""
+    if extensions_disabled() or not BUILDING & set(sys.argv[1:]):
         return []
     try:
         from mypyc.build import mypycify
