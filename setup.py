@@ -21,7 +21,8 @@ from setuptools.command.build_ext import build_ext
 
 COMPILED = [
     # Record reading and packet parsing.
-    "sources/pcap.py", "sources/records.py", "tcp/packet.py", "tcp/segment.py",
+    # (Not sources/records.py: it defines the exception classes, see its docstring.)
+    "sources/pcap.py", "tcp/packet.py", "tcp/segment.py",
     # TCP reassembly.
     "tcp/events.py", "tcp/reassembly.py", "tcp/streams.py",
     # WebSocket framing, inflate, message assembly and checks.
