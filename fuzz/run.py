@@ -95,7 +95,9 @@ def run_harness(harness: str, *, seconds: int, seed: int, workdir: Path,
     cmd = [sys.executable, "-m", f"fuzz.fuzz_{harness}",
            *libfuzzer_args(seconds=seconds, seed=seed, artifacts=artifacts),
            str(corpus), str(seeds)]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+    # atheris measures coverage of Python bytecode: the harness always runs the
+    # pure-Python build (the compiled one is made from the same source).
+    env = dict(os.environ, WSANALYZE_NO_EXTENSIONS="1", PYTHONPATH=os.pathsep.join(
         p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p))
     start = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,

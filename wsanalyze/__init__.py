@@ -10,6 +10,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from wsanalyze import _build
+
+# Before any other submodule loads: WSANALYZE_NO_EXTENSIONS=1 means pure Python.
+_build.install()
+
 __version__ = "0.1.0"
 __all__ = [
     "AnalysisResult",

@@ -101,9 +101,10 @@ def _add_filters(p: argparse.ArgumentParser) -> None:
 
 
 def _version() -> str:
-    from wsanalyze import __version__
+    from wsanalyze import __version__, _build, speedups
 
-    return f"wsanalyze {__version__}"
+    fast = speedups.describe()
+    return f"wsanalyze {__version__} ({_build.describe()}{'; ' + fast if fast else ''})"
 
 
 def _command_list(parser: argparse.ArgumentParser,

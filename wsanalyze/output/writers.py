@@ -11,10 +11,12 @@ import codecs
 import csv
 import io
 import json
+import operator
 from collections.abc import Iterator
 from typing import IO, Any
 
 from wsanalyze.output.schema import column_names
+from wsanalyze.speedups import json_string, line_breaks_escaped
 
 BIG_FIELD = 1 << 20
 """A payload or text longer than this (bytes or characters) is written to the
@@ -89,30 +91,62 @@ class Writer:
 
 
 class JsonlWriter(Writer):
+    """One JSON object per line, ``", "``/``": "`` separators, non-ASCII as it is.
+
+    U+2028/U+2029 (and U+0085) are written ``\\u2028``/``\\u2029`` so that readers splitting
+    on Unicode line ends (``str.splitlines()``, JavaScript) see one record per
+    line.  A message row is encoded without its two big fields, which are then
+    spliced in: base64 needs no escaping, and the text goes through
+    :func:`wsanalyze.speedups.json_string` (orjson when installed, else the
+    stdlib's C escaper: the same bytes either way).
+    """
+
     def __init__(self, table: str, stream: IO[str], max_payload: int | None) -> None:
         super().__init__(table, stream, max_payload)
         self.stream = stream
         self._dumps = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
+        names = column_names(table, payload_b64=True)
+        # The record's values in file column order, payload in payload_b64's place.
+        self._names = names
+        self._values = operator.itemgetter(*(n if n != "payload_b64" else "payload"
+                                             for n in names))
 
     def write(self, record: dict[str, Any]) -> None:
         if self.table == "message":
             payload, text, truncated = _cut(record, self.max_payload)
             if _is_big(payload, text):
                 self._write_big(record, payload, text, truncated)
-                self.rows += 1
-                return
-        self.stream.write(self._dumps(file_row(self.table, record, self.max_payload)))
-        self.stream.write("\n")
+            else:
+                self.stream.write(self._message_line(record, payload, text, truncated))
+        else:
+            self.stream.write(line_breaks_escaped(self._dumps(record)) + "\n")
         self.rows += 1
+
+    def _message_line(self, record: dict[str, Any], payload: bytes, text: str | None,
+                      truncated: bool) -> str:
+        row = dict(zip(self._names, self._values(record), strict=True))
+        row["payload_b64"], row["text"], row["truncated"] = "", None, truncated
+        line = line_breaks_escaped(self._dumps(row))
+        # The first ', "name": ' is the key itself: in a string, '"' is escaped.
+        at = line.index(_B64_AT) + len(_B64_AT) - 1
+        b64 = base64.b64encode(payload).decode("ascii")
+        if text is None:
+            return f"{line[:at]}{b64}{line[at:]}\n"
+        cut = line.index(_TEXT_AT, at) + len(_TEXT_AT) - 4
+        return f"{line[:at]}{b64}{line[at:cut]}{json_string(text)}{line[cut + 4:]}\n"
 
     def _write_big(self, record: dict[str, Any], payload: bytes, text: str | None,
                    truncated: bool) -> None:
         """The same line as :meth:`write` would build, written field by field with
         the payload and text in pieces (JSON escapes character by character, so
         the pieces join into exactly the escaping of the whole)."""
-        write, dumps = self.stream.write, self._dumps
+        write = self.stream.write
+
+        def dumps(value: Any) -> str:
+            return line_breaks_escaped(self._dumps(value))
+
         sep = "{"
-        for name in column_names("message", payload_b64=True):
+        for name in self._names:
             write(f"{sep}{dumps(name)}: ")
             sep = ", "
             if name == "payload_b64":
@@ -123,12 +157,16 @@ class JsonlWriter(Writer):
             elif name == "text" and text is not None:
                 write('"')
                 for piece in _str_pieces(text):
-                    write(dumps(piece)[1:-1])
+                    write(json_string(piece)[1:-1])
                 write('"')
             else:
                 write(dumps(truncated if name == "truncated" else
                             None if name == "text" else record[name]))
         write("}\n")
+
+
+_B64_AT = ', "payload_b64": ""'
+_TEXT_AT = ', "text": null'
 
 
 class CsvWriter(Writer):

@@ -22,6 +22,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from wsanalyze.sources.records import FormatError as FormatError  # re-exported: pcapng
 from wsanalyze.sources.records import RawPacket
 
 CHUNK_SIZE = 1 << 20
@@ -61,10 +62,6 @@ def max_caplen(linktype: int) -> int:
 def is_pcap_magic(head: bytes) -> bool:
     """True when ``head`` starts with one of the four pcap magics."""
     return head[:4] in _MAGICS
-
-
-class FormatError(ValueError):
-    """The file header is invalid; ``str()`` is a short user-facing reason."""
 
 
 class PacketSink(Protocol):

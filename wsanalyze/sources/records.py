@@ -1,4 +1,9 @@
-"""The record type every capture source yields, and the error it raises."""
+"""The record type every capture source yields, and the errors it raises.
+
+Not compiled (setup.py): an exception class compiled by mypyc has no
+``__dict__``, and tblib (used by Dask to send errors from workers) pickles the
+whole exception chain through ``__dict__``.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,10 @@ class CaptureError(Exception):
 
     ``str(err)`` is a one-line message meant for the user as it is.
     """
+
+
+class FormatError(ValueError):
+    """The file header is invalid; ``str()`` is a short user-facing reason."""
 
 
 class RawPacket(NamedTuple):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import zlib
 
 from wsanalyze import rules as R
+from wsanalyze.speedups import InflateError, decompressobj  # zlib-ng when installed
 
 TAIL = b"\x00\x00\xff\xff"
 """RFC 7692 §7.2.1: the end of a sync-flushed block, removed by the sender and
@@ -96,7 +97,7 @@ class MessageInflater:
             self._raw.append(data)
         while data:
             if self._d is None:
-                self._d = zlib.decompressobj(-15)
+                self._d = decompressobj(-15)
                 self._known = 0
             d = self._d
             try:
@@ -113,7 +114,7 @@ class MessageInflater:
                     # A full step may leave output pending inside zlib: ask again.
                     if d.eof or (not data and len(out) < step):
                         break
-            except zlib.error as exc:
+            except InflateError as exc:
                 self._fail(str(exc))
                 return
             if not d.eof:
@@ -153,8 +154,8 @@ class MessageInflater:
             and not self.capped
         if complete and self.no_context_takeover:
             try:
-                zlib.decompressobj(-15).decompress(raw)
-            except zlib.error:
+                decompressobj(-15).decompress(raw)
+            except InflateError:
                 self.violation = (CONTEXT_VIOLATED, "it refers to data of an earlier message "
                                   "although the sender agreed to no context takeover")
         if complete and self.violation is None and self.window_bits < 15:
@@ -211,7 +212,7 @@ def _window_ok(raw: bytes, bits: int, history: bytes, total: int) -> int | None:
     """
     size = 1 << bits
     step = max(8, size >> 4, total >> 12)
-    d = zlib.decompressobj(-bits, zdict=history) if history else zlib.decompressobj(-bits)
+    d = decompressobj(-bits, zdict=history) if history else decompressobj(-bits)
     data = raw
     try:
         while True:
@@ -220,5 +221,5 @@ def _window_ok(raw: bytes, bits: int, history: bytes, total: int) -> int | None:
             # After the end of a stream (BFINAL) zlib leaves the rest unconsumed.
             if d.eof or (not data and len(out) < step):
                 return None
-    except zlib.error:
+    except InflateError:
         return size + step

@@ -92,7 +92,8 @@ def parse_head(raw: bytes) -> HttpHead:
     head = HttpHead(headers=[], length=len(raw))
     parts = start.split(" ", 2)
     if start.startswith("HTTP/"):
-        if len(parts) < 2 or not parts[1][:3].isdigit():
+        # isascii(): str.isdigit() also accepts "³" and other digits int() refuses.
+        if len(parts) < 2 or not (parts[1][:3].isascii() and parts[1][:3].isdigit()):
             raise HttpParseError(f"bad status line {start!r}")
         head.version = parts[0][5:]
         head.status = int(parts[1][:3])
