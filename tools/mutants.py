@@ -175,8 +175,8 @@ MUTANTS: tuple[Mutant, ...] = (
        "self._check = no_context_takeover or window_bits < 15",
        "self._check = no_context_takeover", "the max_window_bits check never runs"),
     _m("deflate.window-one-bit-wider", DEFLATE,
-       "d = zlib.decompressobj(-bits, zdict=history) if history else",
-       "d = zlib.decompressobj(-min(bits + 1, 15), zdict=history) if history else",
+       "d = decompressobj(-bits, zdict=history) if history else",
+       "d = decompressobj(-min(bits + 1, 15), zdict=history) if history else",
        "back-references checked against a window twice the agreed size",
        equivalent="the history given to zlib as its dictionary is already cut to the agreed "
        "window (MessageInflater._history), so a wider zlib window sees no more bytes"),
