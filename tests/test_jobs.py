@@ -99,3 +99,20 @@ def test_engines_report_bad_timestamps(engine: str, tmp_path: Path) -> None:
     for jobs in ("2", "3"):
         many = run("violations", path, "--format", "jsonl", "-j", jobs, engine=engine)
         assert (many.returncode, many.stdout, many.stderr) == (0, one.stdout, one.stderr)
+
+
+def test_default_engine_follows_the_build() -> None:
+    """Unset, the engine is the one measured faster for the running build
+    (benchmarks/README.md): replay when the tracker is compiled, else the reader."""
+    from wsanalyze import parallel, tracker
+
+    compiled = not tracker.__file__.endswith(".py")
+    env = {k: v for k, v in os.environ.items() if k != ENGINE_ENV}
+    code = "from wsanalyze import parallel; print(parallel.default_engine())"
+    for setting, expected in ((None, "replay" if compiled else "reader"),
+                              ("reader", "reader"), ("replay", "replay")):
+        child = dict(env) if setting is None else {**env, ENGINE_ENV: setting}
+        out = subprocess.run([sys.executable, "-c", code], env=child, capture_output=True,
+                             text=True, check=True).stdout
+        assert out.strip() == expected, (setting, out)
+    assert parallel.default_engine() in parallel.ENGINES

@@ -3,11 +3,11 @@
 Connections are split into N shards by flow hash (:func:`wsanalyze.tracker.shard_of`).
 Two engines feed the shards:
 
-* ``reader`` (the default): one reader process reads the records, parses the
-  headers and numbers conversations once, and ships each segment to the decoder
-  process of its shard (:mod:`wsanalyze.shards`);
-* ``replay``: each of the N workers reads and parses the whole capture (packet
-  numbers must agree) and decodes only its shard.
+* ``reader`` (the default of the pure-Python build): one reader process reads the
+  records, parses the headers and numbers conversations once, and ships each
+  segment to the decoder process of its shard (:mod:`wsanalyze.shards`);
+* ``replay`` (the default of the compiled build): each of the N workers reads and
+  parses the whole capture (packet numbers must agree) and decodes only its shard.
 
 Either way the workers send their tracker items, tagged with the packet that
 caused them, to this process, which merges them in packet order and feeds one
@@ -25,6 +25,7 @@ from multiprocessing.connection import Connection
 from typing import Any, Literal
 
 from wsanalyze import shards
+from wsanalyze import tracker as _tracker
 from wsanalyze.pipeline import FINISH, decode
 from wsanalyze.sequencer import Record, Sequencer
 from wsanalyze.shards import Tagged
@@ -44,8 +45,20 @@ class WorkerError(RuntimeError):
 
 
 def default_engine() -> Engine:
-    name = os.environ.get(ENGINE_ENV, "reader")
-    return "replay" if name == "replay" else "reader"
+    """``$WSANALYZE_JOBS_ENGINE`` if set, else the faster engine for the running build.
+
+    Measured on 2 cores (benchmarks/README.md, "--jobs with the compiled build"):
+    with pure Python, reading and parsing are a large share of the work and the
+    reader engine wins (1.53× against 1.4×); the compiled build makes parsing so
+    cheap that pickling every segment to the decoders costs more than every worker
+    parsing the whole capture, and replay wins (1.50–1.57× against 1.2–1.5×)."""
+    name = os.environ.get(ENGINE_ENV)
+    if name == "replay":
+        return "replay"
+    if name == "reader":
+        return "reader"
+    compiled = not (_tracker.__file__ or "").endswith(".py")
+    return "replay" if compiled else "reader"
 
 
 def _replay_worker(path: str, options: Options, shard: int, jobs: int,
