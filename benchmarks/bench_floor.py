@@ -39,7 +39,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # benchmarks/ is not a package: its scripts are imported from its folder.
-from compare import script_parser
+from compare import print_and_save, script_parser
 from generate import mask
 
 _CHUNK = 8 << 20
@@ -286,10 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, NotGenerated, struct.error) as exc:
         print(f"bench_floor.py: error: {args.capture}: {exc}", file=sys.stderr)
         return 1
-    sys.stdout.write(render(result))
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    return 0
+    return print_and_save(render(result), result, args.json)
 
 
 if __name__ == "__main__":

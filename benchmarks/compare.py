@@ -401,6 +401,14 @@ def render(rep: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def print_and_save(text: str, result: Any, json_path: str | None) -> int:
+    """Print a benchmark's table, and write its figures as JSON when asked; exit 0."""
+    sys.stdout.write(text)
+    if json_path:
+        Path(json_path).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
 def script_parser(doc: str) -> argparse.ArgumentParser:
     """A benchmark script's parser: its docstring's first line, the rest as epilog."""
     return argparse.ArgumentParser(description=doc.splitlines()[0],
@@ -443,10 +451,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--runs must be at least 1")
     rep = compare(capture, tools, args.runs, args.jobs, args.timeout, args.warm,
                   wsanalyze=args.wsanalyze, env=env)
-    sys.stdout.write(render(rep))
-    if args.json:
-        Path(args.json).write_text(json.dumps(rep, indent=2) + "\n", encoding="utf-8")
-    return 0
+    return print_and_save(render(rep), rep, args.json)
 
 
 if __name__ == "__main__":
