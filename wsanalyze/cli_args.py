@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wsanalyze.output.timefmt import MODE_HELP, MODES
+
+if TYPE_CHECKING:
+    from wsanalyze.analysis import CaptureRun
 
 EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv",
               ".parquet": "parquet", ".pq": "parquet", ".txt": "table"}
@@ -102,21 +105,20 @@ def add_output(p: argparse.ArgumentParser, formats: tuple[str, ...]) -> None:
                    help="table: cut nothing (default: fit the terminal width, COLUMNS)")
 
 
-def resolve_format(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """Sets ``args.format`` from ``--format`` or the extension of ``-o FILE``."""
+def resolve_format(p: argparse.ArgumentParser, args: argparse.Namespace,
+                   extensions: dict[str, str] = EXTENSIONS, default: str = "table") -> None:
+    """Sets ``args.format`` from ``--format`` or the extension of ``-o FILE``
+    (``default`` for standard output or a name without extension)."""
     if args.format is not None:
         return
-    if not args.output:
-        args.format = "table"
-        return
-    ext = os.path.splitext(args.output)[1].lower()
+    ext = os.path.splitext(args.output or "")[1].lower()
     if not ext:
-        args.format = "table"
-    elif ext in EXTENSIONS:
-        args.format = EXTENSIONS[ext]
+        args.format = default
+    elif ext in extensions:
+        args.format = extensions[ext]
     else:
         p.error(f"cannot tell the output format from {args.output!r}: use an extension "
-                f"({', '.join(EXTENSIONS)}) or --format")
+                f"({', '.join(extensions)}) or --format")
 
 
 def add_tls_keylog(p: argparse.ArgumentParser) -> None:
@@ -168,3 +170,18 @@ def options(args: argparse.Namespace, tables: frozenset[str]) -> Any:
     return Options(limits=limits, tables=tables, max_buffered=args.limit_buffer,
                    max_connections=args.limit_connections,
                    tls_keylog=load_keylogs(args.tls_keylog) if args.tls_keylog else None)
+
+
+def open_run(args: argparse.Namespace, tables: frozenset[str]) -> CaptureRun | None:
+    """The capture of ``args`` opened for decoding ``tables`` (with the command's
+    options and ``--jobs``), or None after printing the one-line error."""
+    import sys
+
+    from wsanalyze.analysis import CaptureRun
+    from wsanalyze.sources.records import CaptureError
+
+    try:
+        return CaptureRun(args.capture, options(args, tables), args.jobs)
+    except CaptureError as exc:
+        print(f"wsanalyze: error: {exc}", file=sys.stderr)
+        return None

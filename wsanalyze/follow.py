@@ -146,10 +146,8 @@ class Conversation:
 
 
 def run(args: argparse.Namespace) -> int:
-    from wsanalyze.analysis import CaptureRun
     from wsanalyze.output.streams import close_output, open_output
     from wsanalyze.progress import Progress, file_size
-    from wsanalyze.sources.records import CaptureError
     from wsanalyze.table_command import finish
 
     parser: argparse.ArgumentParser = args.parser
@@ -161,10 +159,8 @@ def run(args: argparse.Namespace) -> int:
     problem = record_filter.check_stream()
     if problem:
         parser.error(problem)
-    try:
-        capture = CaptureRun(args.capture, cli_args.options(args, TABLES), args.jobs)
-    except CaptureError as exc:
-        print(f"wsanalyze: error: {exc}", file=sys.stderr)
+    capture = cli_args.open_run(args, TABLES)
+    if capture is None:
         return 1
     record_filter.capture_start = lambda: capture.first_ts
     record_filter.stream_of = capture.streams

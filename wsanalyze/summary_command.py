@@ -87,19 +87,6 @@ def width() -> int | None:
     return max(shutil.get_terminal_size((100, 24)).columns, 20)
 
 
-def _resolve_format(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    if args.format is not None:
-        return
-    ext = os.path.splitext(args.output or "")[1].lower() if args.output != "-" else ""
-    if not ext:
-        args.format = "text"
-    elif ext in EXTENSIONS:
-        args.format = EXTENSIONS[ext]
-    else:
-        p.error(f"cannot tell the output format from {args.output!r}: use an extension "
-                f"({', '.join(EXTENSIONS)}) or --format")
-
-
 def _check_filters(p: argparse.ArgumentParser, record_filter: Any) -> None:
     """Filters that look only at messages or frames cannot choose what a summary
     counts (its counts come from the decoder, per connection): usage error."""
@@ -115,26 +102,22 @@ def _check_filters(p: argparse.ArgumentParser, record_filter: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from wsanalyze.analysis import CaptureRun
     from wsanalyze.filters import RecordFilter
     from wsanalyze.output.streams import close_output, open_output
     from wsanalyze.output.summary import Summary
     from wsanalyze.progress import Progress, file_size
     from wsanalyze.sequencer import SUMMARY
-    from wsanalyze.sources.records import CaptureError
     from wsanalyze.table_command import finish
 
     parser: argparse.ArgumentParser = args.parser
     cli_args.resolve_capture(parser, args)
-    _resolve_format(parser, args)
+    cli_args.resolve_format(parser, args, EXTENSIONS, default="text")
     record_filter = RecordFilter.from_args(args)
     _check_filters(parser, record_filter)
     latency = args.latency if args.latency is not None else args.format != "text"
     tables = Summary.LATENCY_TABLES if latency else Summary.TABLES
-    try:
-        run_ = CaptureRun(args.capture, cli_args.options(args, tables), args.jobs)
-    except CaptureError as exc:
-        print(f"wsanalyze: error: {exc}", file=sys.stderr)
+    run_ = cli_args.open_run(args, tables)
+    if run_ is None:
         return 1
     record_filter.capture_start = lambda: run_.first_ts
     keep = record_filter.keep

@@ -92,11 +92,9 @@ def prepare(args: argparse.Namespace, table: str) -> RecordFilter:
 
 
 def run(args: argparse.Namespace) -> int:
-    from wsanalyze.analysis import CaptureRun
     from wsanalyze.output.ordering import in_packet_order
     from wsanalyze.output.streams import OutputError, close_output, open_output
     from wsanalyze.progress import Progress, file_size
-    from wsanalyze.sources.records import CaptureError
 
     table: str = args.table
     record_filter = prepare(args, table)
@@ -105,11 +103,8 @@ def run(args: argparse.Namespace) -> int:
         print("wsanalyze: error: --format parquet needs -o FILE (Parquet is binary)",
               file=sys.stderr)
         return 2
-    try:
-        capture = CaptureRun(args.capture, cli_args.options(args, frozenset((table,))),
-                             args.jobs)
-    except CaptureError as exc:
-        print(f"wsanalyze: error: {exc}", file=sys.stderr)
+    capture = cli_args.open_run(args, frozenset((table,)))
+    if capture is None:
         return 1
     record_filter.capture_start = lambda: capture.first_ts
     record_filter.stream_of = capture.streams

@@ -116,6 +116,19 @@ def checks_text(report: Report) -> str:
     return ", ".join(f"{family} {n}" for family, n in passed.items())
 
 
+NOTES_INTRO = "Properties of the capture, not of the peers (they do not make it fail):"
+NO_NOTES = "No gaps, snapshot-length truncation or connections begun before the capture."
+
+
+def note_lines(report: Report) -> list[tuple[str, int, str, str]]:
+    """The capture-quality notes: (rule id, count, connection ids, first message)."""
+    lines = []
+    for g in report.notes:
+        conns = ", ".join(str(cg.conn["connection"]) for cg in g.connections)
+        lines.append((g.rule.id, g.count, conns, str(g.connections[0].findings[0].row["message"])))
+    return lines
+
+
 def incomplete_text(report: Report) -> str:
     """A capture-quality line about messages that lost bytes, or ''."""
     n = report.summary["metrics"]["incompleteMessages"]

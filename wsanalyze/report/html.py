@@ -100,17 +100,13 @@ def write(report: Report, out: IO[str]) -> None:
              for k, v in fmt.headline_rows(report))
     p.append("</table><h3>Capture quality</h3>")
     if report.notes:
-        p.append("<p class=\"muted\">Properties of the capture, not of the peers (they do "
-                 "not make it fail):</p><ul>")
-        for g in report.notes:
-            conns = ", ".join(str(cg.conn["connection"]) for cg in g.connections)
-            first = g.connections[0].findings[0].row
-            p.append(f"<li><code>{escape(g.rule.id)}</code> ×{g.count} (connection "
-                     f"{conns}): {escape(first['message'])}</li>")
+        p.append(f"<p class=\"muted\">{fmt.NOTES_INTRO}</p><ul>")
+        p.extend(f"<li><code>{escape(rule)}</code> ×{count} (connection {conns}): "
+                 f"{escape(message)}</li>"
+                 for rule, count, conns, message in fmt.note_lines(report))
         p.append("</ul>")
     else:
-        p.append("<p>No gaps, snapshot-length truncation or connections begun before the "
-                 "capture.</p>")
+        p.append(f"<p>{fmt.NO_NOTES}</p>")
     if fmt.incomplete_text(report):
         p.append(f"<p>{escape(fmt.incomplete_text(report))}</p>")
     p.extend(f"<p class=\"muted\">warning: {escape(w)}</p>" for w in report.warnings)

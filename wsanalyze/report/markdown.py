@@ -54,16 +54,12 @@ def write(report: Report, out: IO[str], images: dict[str, str]) -> None:
         out.write(f"| {label} | {_cell(value)} |\n")
     out.write("\n### Capture quality\n\n")
     if report.notes:
-        out.write("Properties of the capture, not of the peers (they do not make it fail):\n\n")
-        for g in report.notes:
-            conns = ", ".join(str(cg.conn["connection"]) for cg in g.connections)
-            first = g.connections[0].findings[0].row
-            out.write(f"- `{g.rule.id}` ×{g.count} (connection {conns}): "
-                      f"{_cell(first['message'])}\n")
+        out.write(f"{fmt.NOTES_INTRO}\n\n")
+        for rule, count, conns, message in fmt.note_lines(report):
+            out.write(f"- `{rule}` ×{count} (connection {conns}): {_cell(message)}\n")
         out.write("\n")
     else:
-        out.write("No gaps, snapshot-length truncation or connections begun before the "
-                  "capture.\n\n")
+        out.write(f"{fmt.NO_NOTES}\n\n")
     if fmt.incomplete_text(report):
         out.write(f"{fmt.incomplete_text(report)}\n\n")
     for w in report.warnings:
