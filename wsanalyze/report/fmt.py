@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wsanalyze.report.model import Report
+from wsanalyze.report.model import Finding, Report
 from wsanalyze.timestamps import format_time
 
 PREVIEW = 40
@@ -126,6 +126,16 @@ def note_lines(report: Report) -> list[tuple[str, int, str, str]]:
     for g in report.notes:
         conns = ", ".join(str(cg.conn["connection"]) for cg in g.connections)
         lines.append((g.rule.id, g.count, conns, str(g.connections[0].findings[0].row["message"])))
+    return lines
+
+
+def context_lines(f: Finding, packet: object, t0: float | None) -> list[str]:
+    """A finding's messages before and after it, with the violation's packet between."""
+    lines = [message_line(m, t0) for m in f.before]
+    lines.append(f"---- violation at packet {packet} ----")
+    if f.offending is not None:
+        lines.append(message_line(f.offending, t0) + "  ◀ offending")
+    lines += [message_line(m, t0) for m in f.after]
     return lines
 
 

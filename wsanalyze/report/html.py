@@ -178,11 +178,7 @@ def _finding(report: Report, f: Finding, conn: dict) -> str:
     elif f.dump_note:
         p.append(f"<p class=\"muted\">Hex dump: {escape(f.dump_note)}.</p>")
     if f.before or f.after:
-        lines = [fmt.message_line(m, t0) for m in f.before]
-        lines.append(f"---- violation at packet {packet} ----")
-        if f.offending is not None:
-            lines.append(fmt.message_line(f.offending, t0) + "  ◀ offending")
-        lines += [fmt.message_line(m, t0) for m in f.after]
+        lines = fmt.context_lines(f, packet, t0)
         p.append("<details open><summary>Messages before and after</summary>"
                  + _pre(lines) + "</details>")
     p.append("</div>")

@@ -129,11 +129,7 @@ def _finding(out: IO[str], report: Report, f: Finding, conn: dict) -> None:
     elif f.dump_note:
         out.write(f"*Hex dump: {f.dump_note}.*\n\n")
     if f.before or f.after:
-        lines = [fmt.message_line(m, t0) for m in f.before]
-        lines.append(f"---- violation at packet {row['packet']} ----")
-        if f.offending is not None:
-            lines.append(fmt.message_line(f.offending, t0) + "  ◀ offending")
-        lines += [fmt.message_line(m, t0) for m in f.after]
+        lines = fmt.context_lines(f, row["packet"], t0)
         out.write("<details><summary>Messages before and after</summary>\n\n"
                   + _fence(lines) + "\n</details>\n\n")
 
