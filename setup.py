@@ -22,7 +22,7 @@ from setuptools.command.build_ext import build_ext
 COMPILED = [
     # Record reading and packet parsing.
     # (Not sources/records.py: it defines the exception classes, see its docstring.)
-    "sources/pcap.py", "tcp/packet.py", "tcp/segment.py",
+    "sources/rawpacket.py", "sources/pcap.py", "tcp/packet.py", "tcp/segment.py",
     # TCP reassembly.
     "tcp/events.py", "tcp/reassembly.py", "tcp/direction.py", "tcp/streams.py",
     # WebSocket framing, inflate, message assembly and checks.

@@ -12,7 +12,8 @@ NamedTuples, cheap to pickle between processes.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from dataclasses import dataclass
+from typing import final
 
 from wsanalyze import rules as R
 from wsanalyze.config import TABLES, Options
@@ -44,7 +45,9 @@ _GAP_WHAT = {"lost": "were not captured", "truncated": "were cut by the snapshot
              "limit": "were dropped (out-of-order buffer limit)"}
 
 
-class ConnState(NamedTuple):
+@final
+@dataclass(init=False, slots=True, unsafe_hash=True)
+class ConnState:
     """What the sequencer needs to know of a decoder to order connections."""
 
     websocket: bool
@@ -52,8 +55,21 @@ class ConnState(NamedTuple):
     likely_plain_http: bool
     client_direction: int | None
 
+    def __init__(self, websocket: bool, not_websocket: bool, likely_plain_http: bool,
+                 client_direction: int | None) -> None:
+        self.websocket = websocket
+        self.not_websocket = not_websocket
+        self.likely_plain_http = likely_plain_http
+        self.client_direction = client_direction
 
-class TcpViolation(NamedTuple):
+    def __reduce__(self) -> tuple[object, ...]:
+        return (ConnState, (self.websocket, self.not_websocket, self.likely_plain_http,
+                            self.client_direction))
+
+
+@final
+@dataclass(init=False, slots=True, unsafe_hash=True)
+class TcpViolation:
     """A row about a TCP stream, made before its WebSocket direction may be known:
     its message is ``before``, the stream's direction (``c2s``, ``s2c`` or ``TCP
     direction N``), then ``after`` — or just ``before`` when ``tcp_direction`` is None."""
@@ -65,13 +81,28 @@ class TcpViolation(NamedTuple):
     before: str
     after: str = ""
 
+    def __init__(self, rule: str, ts: float, packet: int, tcp_direction: int | None, before: str,
+                 after: str = "") -> None:
+        self.rule = rule
+        self.ts = ts
+        self.packet = packet
+        self.tcp_direction = tcp_direction
+        self.before = before
+        self.after = after
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (TcpViolation, (self.rule, self.ts, self.packet, self.tcp_direction, self.before,
+                               self.after))
+
 
 ItemEvent = DecoderEvent | TcpViolation
 """What a connection's :class:`Decoded` item carries, in order."""
 
 
 # The items a tracker emits, in packet order; cheap to pickle between processes.
-class Started(NamedTuple):
+@final
+@dataclass(init=False, slots=True, unsafe_hash=True)
+class Started:
     """A TCP connection began (``key``: its first packet, unique per tracker)."""
 
     key: int
@@ -79,16 +110,36 @@ class Started(NamedTuple):
     tcp_stream: int = -1
     """Wireshark's ``tcp.stream`` index of the connection (tcp/streams.py)."""
 
+    def __init__(self, key: int, event: ConnectionStarted, tcp_stream: int = -1) -> None:
+        self.key = key
+        self.event = event
+        self.tcp_stream = tcp_stream
 
-class Decoded(NamedTuple):
+    def __reduce__(self) -> tuple[object, ...]:
+        return (Started, (self.key, self.event, self.tcp_stream))
+
+
+@final
+@dataclass(init=False, slots=True, unsafe_hash=True)
+class Decoded:
     """Events of a connection, with its decoder's state after them."""
 
     key: int
     state: ConnState
     events: Sequence[ItemEvent]
 
+    def __init__(self, key: int, state: ConnState, events: Sequence[ItemEvent]) -> None:
+        self.key = key
+        self.state = state
+        self.events = events
 
-class Ended(NamedTuple):
+    def __reduce__(self) -> tuple[object, ...]:
+        return (Decoded, (self.key, self.state, self.events))
+
+
+@final
+@dataclass(init=False, slots=True, unsafe_hash=True)
+class Ended:
     """A connection ended: what its connections row needs."""
 
     key: int
@@ -98,6 +149,18 @@ class Ended(NamedTuple):
     ts_end: float
     tls: TlsInfo | None = None
     """The TLS facts of a ``wss://`` connection (version, cipher, SNI, ALPN, decrypted)."""
+
+    def __init__(self, key: int, state: ConnState, event: ConnectionEnded, info: ConnectionInfo,
+                 ts_end: float, tls: TlsInfo | None = None) -> None:
+        self.key = key
+        self.state = state
+        self.event = event
+        self.info = info
+        self.ts_end = ts_end
+        self.tls = tls
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (Ended, (self.key, self.state, self.event, self.info, self.ts_end, self.tls))
 
 
 Item = Started | Decoded | Ended

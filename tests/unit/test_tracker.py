@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from tests.pcaptools import (
     OP_TEXT,
     TH_ACK,
@@ -68,7 +70,7 @@ def test_a_gap_becomes_a_tcp_row_around_its_direction() -> None:
     conv.segment("s2c", TH_ACK | TH_PUSH, b"x" * 10)
     after = conv.segment("s2c", TH_ACK | TH_PUSH, ws_frame(OP_TEXT, b"later"))
     pkts = [p for p in packets(conv) if p.number != after - 1]
-    pkts = [p._replace(number=i) for i, p in enumerate(pkts, start=1)]
+    pkts = [replace(p, number=i) for i, p in enumerate(pkts, start=1)]
     items = feed_all(Tracker(), pkts)
     rows = [ev for item in items if type(item) is Decoded for ev in item.events
             if type(ev) is TcpViolation]

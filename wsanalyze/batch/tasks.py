@@ -23,7 +23,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from wsanalyze.batch.parts import PartWriter
@@ -190,7 +190,7 @@ def _read_file(path: str, offset: int, tracker: Tracker, sequencer: Sequencer,
                 last = pkt.number
                 if count == 1:
                     emitter.first_ts.append(pkt.ts)
-                items = feed(pkt._replace(number=pkt.number + offset) if offset else pkt)
+                items = feed(replace(pkt, number=pkt.number + offset) if offset else pkt)
                 if items:
                     emitter.emit(sequencer.feed(items))
         finally:

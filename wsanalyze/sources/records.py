@@ -1,4 +1,5 @@
-"""The record type every capture source yields, and the errors it raises.
+"""The record type every capture source yields (defined, compiled, in
+:mod:`.rawpacket`), and the errors it raises.
 
 Not compiled (setup.py): an exception class compiled by mypyc has no
 ``__dict__``, and tblib (used by Dask to send errors from workers) pickles the
@@ -7,7 +8,9 @@ whole exception chain through ``__dict__``.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from wsanalyze.sources.rawpacket import RawPacket
+
+__all__ = ["NON_PACKET_LINKTYPE", "SECRETS_LINKTYPE", "CaptureError", "FormatError", "RawPacket"]
 
 NON_PACKET_LINKTYPE = -1
 """Link type given to records that Wireshark numbers as frames but that hold no
@@ -26,19 +29,3 @@ class CaptureError(Exception):
 
 class FormatError(ValueError):
     """The file header is invalid; ``str()`` is a short user-facing reason."""
-
-
-class RawPacket(NamedTuple):
-    """One captured packet, as stored in the capture file."""
-
-    number: int
-    """1-based packet number, as Wireshark shows it."""
-    ts: float
-    """Seconds since the Unix epoch."""
-    linktype: int
-    """LINKTYPE_* value of the interface the packet was captured on."""
-    data: bytes
-    """The captured bytes (``len(data)`` is the captured length)."""
-    orig_len: int
-    """The packet's length on the wire; larger than ``len(data)`` when the
-    snapshot length cut it."""

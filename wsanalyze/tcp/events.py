@@ -8,13 +8,16 @@ layer decides later which side is the WebSocket client.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from dataclasses import dataclass
+from typing import final
 
 Endpoint = tuple[str, int]
 """(address in RFC 5952 / dotted form, port)."""
 
 
-class ConnectionStarted(NamedTuple):
+@final
+@dataclass(init=False, slots=True, unsafe_hash=True)
+class ConnectionStarted:
     conn: int
     """Reassembler-wide id, increasing in order of the connection's first packet."""
     ts: float
@@ -24,8 +27,23 @@ class ConnectionStarted(NamedTuple):
     syn_seen: bool
     """True when the connection's SYN was captured (its start is known)."""
 
+    def __init__(self, conn: int, ts: float, packet: int, initiator: Endpoint, responder: Endpoint,
+                 syn_seen: bool) -> None:
+        self.conn = conn
+        self.ts = ts
+        self.packet = packet
+        self.initiator = initiator
+        self.responder = responder
+        self.syn_seen = syn_seen
 
-class StreamData(NamedTuple):
+    def __reduce__(self) -> tuple[object, ...]:
+        return (ConnectionStarted, (self.conn, self.ts, self.packet, self.initiator, self.responder,
+                                    self.syn_seen))
+
+
+@final
+@dataclass(init=False, slots=True, unsafe_hash=True)
+class StreamData:
     """In-order payload bytes of one direction."""
 
     conn: int
@@ -39,8 +57,23 @@ class StreamData(NamedTuple):
     the SYN when the SYN was seen, otherwise the first byte captured."""
     data: bytes
 
+    def __init__(self, conn: int, direction: int, ts: float, packet: int, offset: int,
+                 data: bytes) -> None:
+        self.conn = conn
+        self.direction = direction
+        self.ts = ts
+        self.packet = packet
+        self.offset = offset
+        self.data = data
 
-class StreamGap(NamedTuple):
+    def __reduce__(self) -> tuple[object, ...]:
+        return (StreamData, (self.conn, self.direction, self.ts, self.packet, self.offset,
+                             self.data))
+
+
+@final
+@dataclass(init=False, slots=True, unsafe_hash=True)
+class StreamGap:
     """Bytes of one direction that were never captured (or were cut by snaplen,
     or dropped because a buffer limit was hit)."""
 
@@ -57,8 +90,24 @@ class StreamGap(NamedTuple):
     """``"lost"`` (capture.gap), ``"truncated"`` (capture.truncated) or
     ``"limit"`` (capture.limit)."""
 
+    def __init__(self, conn: int, direction: int, ts: float, packet: int, offset: int, length: int,
+                 reason: str) -> None:
+        self.conn = conn
+        self.direction = direction
+        self.ts = ts
+        self.packet = packet
+        self.offset = offset
+        self.length = length
+        self.reason = reason
 
-class ConnectionEnded(NamedTuple):
+    def __reduce__(self) -> tuple[object, ...]:
+        return (StreamGap, (self.conn, self.direction, self.ts, self.packet, self.offset,
+                            self.length, self.reason))
+
+
+@final
+@dataclass(init=False, slots=True, unsafe_hash=True)
+class ConnectionEnded:
     conn: int
     ts: float
     """Timestamp of the connection's last packet."""
@@ -70,8 +119,21 @@ class ConnectionEnded(NamedTuple):
     """Seconds from the initiator's SYN to its ACK completing the 3-way handshake
     (RFC 9293 §3.5), when all three were captured."""
 
+    def __init__(self, conn: int, ts: float, packet: int, how: str,
+                 connect_rtt: float | None = None) -> None:
+        self.conn = conn
+        self.ts = ts
+        self.packet = packet
+        self.how = how
+        self.connect_rtt = connect_rtt
 
-class TcpNote(NamedTuple):
+    def __reduce__(self) -> tuple[object, ...]:
+        return (ConnectionEnded, (self.conn, self.ts, self.packet, self.how, self.connect_rtt))
+
+
+@final
+@dataclass(init=False, slots=True, unsafe_hash=True)
+class TcpNote:
     """A fact about the capture worth a row (conflicting overlaps, limits hit)."""
 
     conn: int
@@ -81,6 +143,18 @@ class TcpNote(NamedTuple):
     rule: str
     """A ``capture.*`` rule id of RULES.md."""
     message: str
+
+    def __init__(self, conn: int, direction: int | None, ts: float, packet: int, rule: str,
+                 message: str) -> None:
+        self.conn = conn
+        self.direction = direction
+        self.ts = ts
+        self.packet = packet
+        self.rule = rule
+        self.message = message
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (TcpNote, (self.conn, self.direction, self.ts, self.packet, self.rule, self.message))
 
 
 TcpEvent = ConnectionStarted | StreamData | StreamGap | ConnectionEnded | TcpNote

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import struct
-from typing import NamedTuple
+from dataclasses import dataclass
+from typing import final
 
 OP_CONTINUATION = 0x0
 OP_TEXT = 0x1
@@ -28,7 +29,9 @@ def opcode_name(opcode: int) -> str:
     return OPCODE_NAMES.get(opcode) or f"opcode-0x{opcode:X}"
 
 
-class FrameHeader(NamedTuple):
+@final
+@dataclass(init=False, slots=True, unsafe_hash=True)
+class FrameHeader:
     fin: bool
     rsv1: bool
     rsv2: bool
@@ -42,6 +45,26 @@ class FrameHeader(NamedTuple):
     """The length was encoded in the fewest bytes (RFC 6455 §5.2)."""
     length_msb: bool
     """The most significant bit of a 64-bit length was set (RFC 6455 §5.2 forbids it)."""
+
+    def __init__(self, fin: bool, rsv1: bool, rsv2: bool, rsv3: bool, opcode: int, masked: bool,
+                 mask_key: bytes | None, length: int, header_length: int, minimal_length: bool,
+                 length_msb: bool) -> None:
+        self.fin = fin
+        self.rsv1 = rsv1
+        self.rsv2 = rsv2
+        self.rsv3 = rsv3
+        self.opcode = opcode
+        self.masked = masked
+        self.mask_key = mask_key
+        self.length = length
+        self.header_length = header_length
+        self.minimal_length = minimal_length
+        self.length_msb = length_msb
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (FrameHeader, (self.fin, self.rsv1, self.rsv2, self.rsv3, self.opcode, self.masked,
+                              self.mask_key, self.length, self.header_length, self.minimal_length,
+                              self.length_msb))
 
 
 def parse_header(buf: bytes | bytearray | memoryview, pos: int = 0) -> FrameHeader | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import final
 
 from wsanalyze.websocket.deflate import MessageInflater
 from wsanalyze.websocket.events import Direction, FrameEvent
@@ -22,7 +22,9 @@ from wsanalyze.websocket.pings import PingLedger
 from wsanalyze.websocket.scan import Scanner
 
 
-class FrameRef(NamedTuple):
+@final
+@dataclass(init=False, slots=True, unsafe_hash=True)
+class FrameRef:
     """A frame of a message, as the frames table needs it."""
 
     number: int
@@ -32,6 +34,17 @@ class FrameRef(NamedTuple):
     header: FrameHeader
     offset: int
     """Stream offset of the frame's first byte (TCP stream, not WebSocket)."""
+
+    def __init__(self, number: int, ts: float, packet: int, header: FrameHeader,
+                 offset: int) -> None:
+        self.number = number
+        self.ts = ts
+        self.packet = packet
+        self.header = header
+        self.offset = offset
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (FrameRef, (self.number, self.ts, self.packet, self.header, self.offset))
 
 
 @dataclass(slots=True)
@@ -111,7 +124,9 @@ class Ping:
         """The first complete Pong after it that echoed no pending Ping."""
 
 
-class PongSeen(NamedTuple):
+@final
+@dataclass(init=False, slots=True, unsafe_hash=True)
+class PongSeen:
     """Where a Pong was: what a ``pong.payload-mismatch`` row points at."""
 
     payload: bytes
@@ -119,6 +134,17 @@ class PongSeen(NamedTuple):
     packet: int
     frame: int | None
     stream_offset: int | None
+
+    def __init__(self, payload: bytes, ts: float, packet: int, frame: int | None,
+                 stream_offset: int | None) -> None:
+        self.payload = payload
+        self.ts = ts
+        self.packet = packet
+        self.frame = frame
+        self.stream_offset = stream_offset
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (PongSeen, (self.payload, self.ts, self.packet, self.frame, self.stream_offset))
 
 
 class Side:
