@@ -5,8 +5,9 @@ A :class:`Tracker` owns the packet parser, the TCP reassembler and one
 see only a shard of the connections (``--jobs``): every tracker reads every
 packet (so packet numbers agree) but decodes only the connections of its shard.
 Its output items (:data:`Item`: :class:`Started`, :class:`Decoded`, :class:`Ended`)
-are what :class:`~wsanalyze.sequencer.Sequencer` puts in order; they are
-NamedTuples, cheap to pickle between processes.
+are what :class:`~wsanalyze.sequencer.Sequencer` puts in order; they are records
+(native classes in the compiled build, see :mod:`wsanalyze.sources.rawpacket`),
+cheap to pickle between processes.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Events the TCP reassembler emits, in capture order.
+"""Events the TCP reassembler emits, in capture order: records (see
+:mod:`wsanalyze.sources.rawpacket`), never changed once emitted.
 
 Directions are numbered from the TCP point of view: 0 is initiator → responder,
 1 is responder → initiator.  The initiator is the sender of the first SYN when

@@ -1,4 +1,5 @@
-"""The TCP segment record the packet parser hands to the reassembler."""
+"""The TCP segment record the packet parser hands to the reassembler (a record: see
+:mod:`wsanalyze.sources.rawpacket`)."""
 
 from __future__ import annotations
 

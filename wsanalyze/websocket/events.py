@@ -1,4 +1,5 @@
-"""Small immutable events the WebSocket decoder emits.
+"""Small events the WebSocket decoder emits: records (see
+:mod:`wsanalyze.sources.rawpacket`), never changed once emitted.
 
 Directions here are WebSocket directions, ``"c2s"`` or ``"s2c"``; the decoder
 only emits frame and message events once it knows which side is the client.
