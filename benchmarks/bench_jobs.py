@@ -49,7 +49,7 @@ from wsanalyze.config import Options
 from wsanalyze.output.summary import Summary
 from wsanalyze.parallel import ENGINE_ENV
 from wsanalyze.pipeline import decode
-from wsanalyze.shards import FLUSH_PER_JOB
+from wsanalyze.shards import FLUSH_PER_JOB, segment_fields
 from wsanalyze.sources.capture import open_capture
 from wsanalyze.tcp.segment import TcpSegment
 from wsanalyze.tracker import Tracker, shard_of
@@ -110,7 +110,8 @@ def measure_costs(capture: str, tables: frozenset[str], jobs: int) -> dict[str, 
         routed = route(pkt)
         if routed is not None:
             seg, stream = routed
-            batches[shard_of(seg, jobs)].append((pkt.number, pkt.ts, stream, tuple(seg)))
+            batches[shard_of(seg, jobs)].append((pkt.number, pkt.ts, stream,
+                                                 segment_fields(seg)))
         if pkt.number % (FLUSH_PER_JOB * jobs) == 0:
             shipped.append(batches)
             batches = [[] for _ in range(jobs)]
@@ -119,10 +120,9 @@ def measure_costs(capture: str, tables: frozenset[str], jobs: int) -> dict[str, 
     shipped.append(batches)
     start = _cpu()
     blobs = [pickle.dumps((0, b), pickle.HIGHEST_PROTOCOL) for group in shipped for b in group]
-    make = TcpSegment._make
     for blob in blobs:
         for entry in pickle.loads(blob)[1]:
-            make(entry[3])
+            TcpSegment(*entry[3])
     ship = _cpu() - start
     del shipped, blobs
     start = _cpu()

@@ -41,6 +41,12 @@ FLUSH_PER_JOB = 256
 """Packets read between two batches to every decoder, per job (fewer, larger pickles)."""
 
 
+def segment_fields(seg: TcpSegment) -> SegmentFields:
+    """What the reader ships of a segment; ``TcpSegment(*fields)`` rebuilds it."""
+    return (seg.src, seg.sport, seg.dst, seg.dport, seg.seq, seg.ack, seg.flags, seg.payload,
+            seg.missing)
+
+
 def finish_groups(items: Iterable[Item]) -> list[Tagged]:
     """The items of the connections still open at the end, one group per
     connection, keyed so that the merge puts them in first-packet order across
@@ -82,9 +88,8 @@ def reader(path: str, options: Options, outs: list[Connection], parent: Connecti
             routed = route(pkt)
             if routed is not None:
                 seg, stream = routed
-                fields = (seg.src, seg.sport, seg.dst, seg.dport, seg.seq, seg.ack, seg.flags,
-                          seg.payload, seg.missing)
-                batches[shard_of(seg, jobs)].append((pkt.number, pkt.ts, stream, fields))
+                batches[shard_of(seg, jobs)].append((pkt.number, pkt.ts, stream,
+                                                     segment_fields(seg)))
             elif pkt.linktype == SECRETS_LINKTYPE:
                 for batch in batches:  # any shard may hold TLS connections these keys open
                     batch.append(pkt.data)
