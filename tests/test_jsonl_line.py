@@ -87,7 +87,7 @@ UNUSUAL = [_row(ts=math.nan), _row(ts_start=math.inf), _row(ts=-math.inf), _row(
            _row(index=True), _row(connection=None), _row(compressed=1),
            _row(close_code=False), _row(client=["a"]), _row(server=None),
            _row(text="lone \udc80 surrogate"), _row(close_reason="\udcff"),
-           _row(error=404), _row(truncated=1)]
+           _row(error=404), _row(truncated=1), _row(payload=bytearray(b"ab"))]
 """Rows with a value of another type: the direct path declines them."""
 
 

@@ -38,19 +38,25 @@ _MID = {True: b'", "truncated": true, "text": ', False: b'", "truncated": false,
 _NULL = b"null"
 
 
-def cut(record: dict[str, Any], max_payload: int | None) -> tuple[bytes, str | None, bool]:
+def cut(record: dict[str, Any], max_payload: int | None) -> tuple[Any, Any, Any]:
     """The payload and text as files carry them: cut to ``max_payload`` bytes when
-    asked (the text re-decoded from the cut bytes), and the ``truncated`` flag."""
-    payload: bytes = record["payload"]
+    asked (the text re-decoded from the cut bytes), and the ``truncated`` flag.
+    (Typed Any: compiled, a declared type would be checked, and raise, at run time.)"""
+    payload = record["payload"]
     text = record["text"]
     if max_payload is not None and len(payload) > max_payload:
         payload = payload[:max_payload]
         if text is not None:
-            text = codecs.getincrementaldecoder("utf-8")("replace").decode(payload)
+            text = _prefix_text(payload)
     return payload, text, record["truncated"] or len(payload) < record["length"]
 
 
-def is_big(payload: bytes, text: str | None) -> bool:
+def _prefix_text(payload: Any) -> str:
+    """The text of a cut payload: a character cut at the end is dropped."""
+    return codecs.getincrementaldecoder("utf-8")("replace").decode(payload)
+
+
+def is_big(payload: Any, text: Any) -> bool:
     return len(payload) > BIG_FIELD or (text is not None and len(text) > BIG_FIELD)
 
 
@@ -66,13 +72,17 @@ class LineEncoder:
     def message(self, record: dict[str, Any]) -> bytes | None:
         """The line of a message row, its payload cut to ``max_payload``; None for
         a big row (written in pieces) or an unusual value (see :meth:`line`)."""
-        payload: bytes = record["payload"]
-        text: str | None = record["text"]
+        # Typed object: mypyc would check (and raise) where the checks below decline.
+        payload: object = record["payload"]
+        text: object = record["text"]
         max_payload = self.max_payload
+        if type(payload) is not bytes or not (text is None or type(text) is str):
+            return None
         if max_payload is not None and len(payload) > max_payload:
-            payload, text, truncated = cut(record, max_payload)
-        else:
-            truncated = record["truncated"] or len(payload) < record["length"]
+            payload = payload[:max_payload]
+            if text is not None:
+                text = _prefix_text(payload)
+        truncated = record["truncated"] or len(payload) < record["length"]
         if len(payload) > BIG_FIELD or (text is not None and len(text) > BIG_FIELD):
             return None
         return self.line(record, payload, text, truncated)
@@ -89,16 +99,23 @@ class LineEncoder:
         return done
 
     def line(self, record: dict[str, Any], payload: bytes, text: str | None,
-             truncated: bool) -> bytes | None:
+             truncated: object) -> bytes | None:
         """The JSON Lines line (newline included) of a message row whose payload and
         text are ``payload`` and ``text`` (cut already), or None when a value is
         not of its column's usual type: the caller then writes it the general way."""
-        connection, index, packet = record["connection"], record["index"], record["packet"]
-        frames, wire, raw = record["frames"], record["wire_bytes"], record["raw_length"]
-        length, ts_start, ts = record["length"], record["ts_start"], record["ts"]
-        compressed, complete = record["compressed"], record["complete"]
-        close_code, close_reason, error = record["close_code"], record["close_reason"], \
-            record["error"]
+        # One assignment per value: mypyc builds a real tuple for ``a, b = x, y``.
+        connection = record["connection"]
+        index = record["index"]
+        packet = record["packet"]
+        frames = record["frames"]
+        wire = record["wire_bytes"]
+        raw = record["raw_length"]
+        length = record["length"]
+        ts_start = record["ts_start"]
+        ts = record["ts"]
+        compressed = record["compressed"]
+        complete = record["complete"]
+        close_code = record["close_code"]
         # Every check is an identity test: no value of another type slips through
         # (True is an int to isinstance; NaN and infinities fail ``x - x == 0``).
         if not (type(connection) is int and type(index) is int and type(packet) is int
@@ -109,18 +126,28 @@ class LineEncoder:
                 and type(truncated) is bool
                 and (close_code is None or type(close_code) is int)):
             return None
+        ts_json = repr(ts)
+        # Most messages start and end in one packet: one float repr (not for 0.0,
+        # which equals -0.0 but is not written alike).
+        ts_start_json = ts_json if ts_start == ts and ts != 0.0 else repr(ts_start)
         strings = self._strings
-        client, server = record["client"], record["server"]
-        direction, kind = record["direction"], record["type"]
+        client = record["client"]
+        server = record["server"]
+        direction = record["direction"]
+        kind = record["type"]
         try:
-            client_json, server_json = strings.get(client), strings.get(server)
-            direction_json, kind_json = strings.get(direction), strings.get(kind)
+            client_json = strings.get(client)
+            server_json = strings.get(server)
+            direction_json = strings.get(direction)
+            kind_json = strings.get(kind)
         except TypeError:  # unhashable: not a str
             return None
         if client_json is None or server_json is None or direction_json is None \
                 or kind_json is None:
-            client_json, server_json = self._str(client), self._str(server)
-            direction_json, kind_json = self._str(direction), self._str(kind)
+            client_json = self._str(client)
+            server_json = self._str(server)
+            direction_json = self._str(direction)
+            kind_json = self._str(kind)
             if client_json is None or server_json is None or direction_json is None \
                     or kind_json is None:
                 return None
@@ -131,6 +158,8 @@ class LineEncoder:
             if encoded is None:
                 return None
             text_json = encoded
+        close_reason = record["close_reason"]
+        error = record["error"]
         reason = "null" if close_reason is None else \
             json_string(close_reason) if type(close_reason) is str else None
         err = "null" if error is None else json_string(error) if type(error) is str else None
@@ -138,7 +167,7 @@ class LineEncoder:
             return None
         head = (f'{{"connection": {connection}, "client": {client_json}, '
                 f'"server": {server_json}, "direction": {direction_json}, '
-                f'"index": {index}, "ts_start": {ts_start!r}, "ts": {ts!r}, '
+                f'"index": {index}, "ts_start": {ts_start_json}, "ts": {ts_json}, '
                 f'"packet": {packet}, "type": {kind_json}, "frames": {frames}, '
                 f'"compressed": {_BOOL[compressed]}, "wire_bytes": {wire}, '
                 f'"raw_length": {raw}, "length": {length}, "payload_b64": "')
