@@ -130,27 +130,13 @@ class LineEncoder:
         # Most messages start and end in one packet: one float repr (not for 0.0,
         # which equals -0.0 but is not written alike).
         ts_start_json = ts_json if ts_start == ts and ts != 0.0 else repr(ts_start)
-        strings = self._strings
-        client = record["client"]
-        server = record["server"]
-        direction = record["direction"]
-        kind = record["type"]
-        try:
-            client_json = strings.get(client)
-            server_json = strings.get(server)
-            direction_json = strings.get(direction)
-            kind_json = strings.get(kind)
-        except TypeError:  # unhashable: not a str
-            return None
+        client_json = self._str(record["client"])
+        server_json = self._str(record["server"])
+        direction_json = self._str(record["direction"])
+        kind_json = self._str(record["type"])
         if client_json is None or server_json is None or direction_json is None \
                 or kind_json is None:
-            client_json = self._str(client)
-            server_json = self._str(server)
-            direction_json = self._str(direction)
-            kind_json = self._str(kind)
-            if client_json is None or server_json is None or direction_json is None \
-                    or kind_json is None:
-                return None
+            return None
         if text is None:
             text_json = _NULL
         else:
