@@ -150,3 +150,13 @@ def test_stdout_and_file_outputs_are_the_same_bytes(tmp_path: Path) -> None:
     assert stdout == (tmp_path / "m.jsonl").read_bytes()
     rows = [json.loads(line) for line in stdout.splitlines()]
     assert len(rows) > 10 and rows[0]["connection"] == 0 and "payload_b64" in rows[0]
+
+
+def test_line_buffered_stdout_shows_each_line_as_written() -> None:
+    # A terminal's stdout is line-buffered: bytes go through it, not around it.
+    raw = io.BytesIO()
+    terminal = io.TextIOWrapper(io.BufferedWriter(raw), encoding="utf-8", line_buffering=True)
+    stdout = GuardedStdout(terminal)
+    writer = JsonlWriter("message", stdout, None)  # type: ignore[arg-type]
+    writer.write(USUAL[0])
+    assert raw.getvalue() == reference(USUAL[0], None)

@@ -121,10 +121,12 @@ class GuardedStdout:
         self._text_pending = False
         """Text written since the last :meth:`write_bytes` (flushed before bytes)."""
         encoding = getattr(stream, "encoding", None) or ""
-        self._buffer: IO[bytes] | None = getattr(stream, "buffer", None) \
-            if encoding.replace("-", "").lower() == "utf8" and os.linesep == "\n" else None
-        """The byte stream under a UTF-8 text stream that writes "\\n" as it is (None:
-        bytes go through the text stream)."""
+        direct = encoding.replace("-", "").lower() == "utf8" and os.linesep == "\n" \
+            and not getattr(stream, "line_buffering", False)
+        self._buffer: IO[bytes] | None = getattr(stream, "buffer", None) if direct else None
+        """The byte stream under a UTF-8 text stream that writes "\\n" as it is and is
+        not line-buffered (a terminal: lines must show as they come); None: bytes
+        go through the text stream."""
 
     def write(self, text: str) -> int:
         self._text_pending = True
