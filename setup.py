@@ -32,6 +32,8 @@ COMPILED = [
     "websocket/modes.py",
     # Connections and row building.
     "tracker.py", "sequencer.py", "pipeline.py",
+    # The JSON Lines line of a message row (messages --format jsonl).
+    "output/jsonl_line.py",
 ]
 """The modules compiled by mypyc, relative to wsanalyze/: the per-packet and
 per-message path, chosen by profiling ``summary`` and ``messages`` (see

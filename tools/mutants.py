@@ -70,6 +70,7 @@ DEFLATE = "wsanalyze/websocket/deflate.py"
 REASSEMBLY = "wsanalyze/tcp/reassembly.py"
 DIRECTION = "wsanalyze/tcp/direction.py"
 WRITERS = "wsanalyze/output/writers.py"
+JSONL_LINE = "wsanalyze/output/jsonl_line.py"
 SUMMARY = "wsanalyze/output/summary.py"
 SUMMARY_RENDER = "wsanalyze/output/summary_render.py"
 COMPRESSION = "wsanalyze/metrics/compression.py"
@@ -206,9 +207,12 @@ MUTANTS: tuple[Mutant, ...] = (
     # ---- writers, summary, metrics, tables ------------------------------------------------
     _m("writers.csv-null-as-none", WRITERS, '    if value is None:\n        return ""',
        '    if value is None:\n        return "None"', "CSV writes null as None"),
-    _m("writers.jsonl-truncated-flag", WRITERS,
+    _m("writers.jsonl-truncated-flag", JSONL_LINE,
        'return payload, text, record["truncated"] or len(payload) < record["length"]',
-       'return payload, text, record["truncated"]', "--max-payload cuts without marking truncated"),
+       'return payload, text, record["truncated"]', "--max-payload cuts without marking truncated",
+       # The direct JSON Lines path computes the flag too.
+       also=(('truncated = record["truncated"] or len(payload) < record["length"]',
+              'truncated = record["truncated"]'),)),
     _m("compression.ratio-inverted", COMPRESSION, "ratio=_ratio(raw, inflated)",
        "ratio=_ratio(inflated, raw)", "compression ratio inverted"),
     _m("sequencer.bytes-swapped", SEQUENCER,

@@ -86,6 +86,23 @@ def json_string(text: str) -> str:
     return line_breaks_escaped(_escape(text))
 
 
+def json_bytes(text: str) -> bytes | None:
+    """:func:`json_string` encoded to UTF-8 (orjson writes the bytes directly), or
+    None when the text holds a lone surrogate, which UTF-8 cannot carry: the caller
+    then writes the text through its stream, whose error handler decides."""
+    if _escape is _escape_orjson and "\u2028" not in text and "\u2029" not in text \
+            and "\x85" not in text:
+        assert _orjson is not None
+        try:
+            return _orjson.dumps(text)  # type: ignore[no-any-return]
+        except TypeError:  # a lone surrogate
+            return None
+    try:
+        return json_string(text).encode()
+    except UnicodeEncodeError:
+        return None
+
+
 def line_breaks_escaped(line: str) -> str:
     """A JSON text with raw U+2028, U+2029 and U+0085 (only possible inside
     strings) escaped: the line ends of ``str.splitlines()`` that JSON leaves raw

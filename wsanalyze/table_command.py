@@ -118,10 +118,16 @@ def run(args: argparse.Namespace) -> int:
     progress = Progress(not args.quiet, file_size(args.capture),
                         lambda: capture.reader.bytes_read if capture.jobs == 1 else None)
     timefmt = getattr(writer, "timefmt", None)
+    # Per record, only what is in use: no filter calls without filters, no
+    # progress ticks when progress is not shown (a few % of a JSON Lines export).
+    filtering = bool(record_filter.active())
+    ticking = progress.enabled
+
     def rows() -> Iterator[dict[str, Any]]:
         for kind, row in capture:
-            progress.tick(capture.packets)
-            if kind == table and keep(table, row):
+            if ticking:
+                progress.tick(capture.packets)
+            if kind == table and (not filtering or keep(table, row)):
                 yield row
 
     # OUTPUTS.md row order: violations by packet (the pipeline finds some late).

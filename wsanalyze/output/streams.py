@@ -49,21 +49,38 @@ class OutputFile:
             self._raw = open(path, "wb", buffering=0)  # noqa: SIM115 (closed by close())
         except OSError as exc:
             raise OutputError(path, exc) from None
-        self._parts: list[str] = []
+        self._text: list[str] = []
+        """Text written since the last bytes (encoded into ``_parts`` on the next)."""
+        self._parts: list[bytes] = []
         self._size = 0
         self.closed = False
 
     def write(self, text: str) -> int:
-        self._parts.append(text)
+        self._text.append(text)
         self._size += len(text)
         if self._size >= self.BUFFER:
             self.flush()
         return len(text)
 
+    def write_bytes(self, data: bytes) -> None:
+        """Already-encoded UTF-8 (the JSON Lines writer's lines), in order with the text."""
+        if self._text:
+            self._encode_text()
+        self._parts.append(data)
+        self._size += len(data)
+        if self._size >= self.BUFFER:
+            self.flush()
+
+    def _encode_text(self) -> None:
+        self._parts.append("".join(self._text).encode("utf-8", "surrogateescape"))
+        self._text = []
+
     def flush(self) -> None:
+        if self._text:
+            self._encode_text()
         if not self._parts:
             return
-        data = memoryview("".join(self._parts).encode("utf-8", "surrogateescape"))
+        data = memoryview(b"".join(self._parts))
         self._parts, self._size = [], 0
         try:
             while data:
@@ -101,10 +118,37 @@ class GuardedStdout:
 
     def __init__(self, stream: IO[str]) -> None:
         self._stream = stream
+        self._text_pending = False
+        """Text written since the last :meth:`write_bytes` (flushed before bytes)."""
+        encoding = getattr(stream, "encoding", None) or ""
+        direct = encoding.replace("-", "").lower() == "utf8" and os.linesep == "\n" \
+            and not getattr(stream, "line_buffering", False)
+        self._buffer: IO[bytes] | None = getattr(stream, "buffer", None) if direct else None
+        """The byte stream under a UTF-8 text stream that writes "\\n" as it is and is
+        not line-buffered (a terminal: lines must show as they come); None: bytes
+        go through the text stream."""
 
     def write(self, text: str) -> int:
+        self._text_pending = True
         try:
             return self._stream.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            silence_stdout()
+            raise OutputError(STDOUT_NAME, exc) from None
+
+    def write_bytes(self, data: bytes) -> None:
+        """UTF-8 bytes, straight to the byte stream under a UTF-8 stdout (no
+        decode and re-encode), in order with the text written before."""
+        if self._buffer is None:
+            self.write(data.decode())
+            return
+        try:
+            if self._text_pending:
+                self._text_pending = False
+                self._stream.flush()
+            self._buffer.write(data)
         except BrokenPipeError:
             raise
         except OSError as exc:

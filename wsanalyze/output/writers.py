@@ -7,40 +7,20 @@ in memory, so a capture larger than memory can be exported.
 from __future__ import annotations
 
 import base64
-import codecs
 import csv
 import io
 import json
 import operator
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
+from wsanalyze.output.jsonl_line import BIG_FIELD, LineEncoder, cut, is_big
 from wsanalyze.output.schema import column_names
 from wsanalyze.speedups import json_string, line_breaks_escaped
 
-BIG_FIELD = 1 << 20
-"""A payload or text longer than this (bytes or characters) is written to the
-stream in pieces rather than built into one line in memory: a 64 MiB message of
-NUL characters is 384 MB of JSON-escaped text.  See README, Limits."""
 _PIECE = 3 << 18
 """Bytes of payload base64-encoded at a time (a multiple of 3: the pieces join
 into exactly the base64 of the whole)."""
-
-
-def _cut(record: dict[str, Any], max_payload: int | None) -> tuple[bytes, str | None, bool]:
-    """The payload and text as files carry them: cut to ``max_payload`` bytes when
-    asked (the text re-decoded from the cut bytes), and the ``truncated`` flag."""
-    payload: bytes = record["payload"]
-    text = record["text"]
-    if max_payload is not None and len(payload) > max_payload:
-        payload = payload[:max_payload]
-        if text is not None:
-            text = codecs.getincrementaldecoder("utf-8")("replace").decode(payload)
-    return payload, text, record["truncated"] or len(payload) < record["length"]
-
-
-def _is_big(payload: bytes, text: str | None) -> bool:
-    return len(payload) > BIG_FIELD or (text is not None and len(text) > BIG_FIELD)
 
 
 def file_row(table: str, record: dict[str, Any], max_payload: int | None) -> dict[str, Any]:
@@ -48,7 +28,7 @@ def file_row(table: str, record: dict[str, Any], max_payload: int | None) -> dic
     ``max_payload`` bytes when asked, ``truncated`` then set), text cut alike."""
     if table != "message":
         return record
-    payload, text, truncated = _cut(record, max_payload)
+    payload, text, truncated = cut(record, max_payload)
     # Keep the OUTPUTS.md column order with payload_b64 in payload's place.
     out: dict[str, Any] = {}
     for name in column_names("message", payload_b64=True):
@@ -110,17 +90,31 @@ class JsonlWriter(Writer):
         self._names = names
         self._values = operator.itemgetter(*(n if n != "payload_b64" else "payload"
                                              for n in names))
+        self._line = LineEncoder(max_payload).message
+        # Streams of output/streams.py take encoded lines as they are; others
+        # (io.StringIO...) get them decoded.
+        self._write_bytes: Callable[[bytes], object] | None = \
+            getattr(stream, "write_bytes", None)
 
     def write(self, record: dict[str, Any]) -> None:
         if self.table == "message":
-            payload, text, truncated = _cut(record, self.max_payload)
-            if _is_big(payload, text):
-                self._write_big(record, payload, text, truncated)
-            else:
-                self.stream.write(self._message_line(record, payload, text, truncated))
+            self._write_message(record)
         else:
             self.stream.write(line_breaks_escaped(self._dumps(record)) + "\n")
         self.rows += 1
+
+    def _write_message(self, record: dict[str, Any]) -> None:
+        line = self._line(record)
+        if line is None:  # a big row, or an unusual value (jsonl_line.py)
+            payload, text, truncated = cut(record, self.max_payload)
+            if is_big(payload, text):
+                self._write_big(record, payload, text, truncated)
+            else:
+                self.stream.write(self._message_line(record, payload, text, truncated))
+        elif self._write_bytes is not None:
+            self._write_bytes(line)
+        else:
+            self.stream.write(line.decode())
 
     def _message_line(self, record: dict[str, Any], payload: bytes, text: str | None,
                       truncated: bool) -> str:
@@ -132,8 +126,8 @@ class JsonlWriter(Writer):
         b64 = base64.b64encode(payload).decode("ascii")
         if text is None:
             return f"{line[:at]}{b64}{line[at:]}\n"
-        cut = line.index(_TEXT_AT, at) + len(_TEXT_AT) - 4
-        return f"{line[:at]}{b64}{line[at:cut]}{json_string(text)}{line[cut + 4:]}\n"
+        end = line.index(_TEXT_AT, at) + len(_TEXT_AT) - 4
+        return f"{line[:at]}{b64}{line[at:end]}{json_string(text)}{line[end + 4:]}\n"
 
     def _write_big(self, record: dict[str, Any], payload: bytes, text: str | None,
                    truncated: bool) -> None:
@@ -179,8 +173,8 @@ class CsvWriter(Writer):
 
     def write(self, record: dict[str, Any]) -> None:
         if self.table == "message":
-            payload, text, truncated = _cut(record, self.max_payload)
-            if _is_big(payload, text):
+            payload, text, truncated = cut(record, self.max_payload)
+            if is_big(payload, text):
                 self._write_big(record, payload, text, truncated)
                 self.rows += 1
                 return
