@@ -95,14 +95,15 @@ def describe(env: dict[str, str]) -> str:
                           check=True).stdout.strip()
 
 
-def time_all(trees: dict[str, Path], capture: Path, runs: int) -> None:
+def time_all(trees: dict[str, Path], capture: Path, runs: int, commands: list[str]) -> None:
     """Interleaved runs of every variant; a table per command."""
     names = list(trees)
     envs = {name: variant_env(name, tree) for name, tree in trees.items()}
     for name in names:
         print(f"{name:>15}: {describe(envs[name])}  [{trees[name]}]")
     print(f"load average before: {os.getloadavg()}")
-    for cmd, args in COMMANDS.items():
+    for cmd in commands:
+        args = COMMANDS[cmd]
         results: dict[str, list[tuple[float, float, str]]] = {n: [] for n in names}
         for r in range(runs):
             for name in names[r % len(names):] + names[:r % len(names)]:
@@ -126,6 +127,7 @@ def main() -> int:
     ap.add_argument("capture", type=Path)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--commands", default=",".join(COMMANDS))
     ap.add_argument("--build-python", default=sys.executable)
     ap.add_argument("--tree", action="append", default=[], metavar="NAME=DIR",
                     help="time the already built DIR as variant NAME")
@@ -144,7 +146,7 @@ def main() -> int:
             trees[variant] = base / variant
             if not (trees[variant] / "wsanalyze").exists():
                 build(variant, trees[variant], args.build_python)
-        time_all(trees, args.capture.resolve(), args.runs)
+        time_all(trees, args.capture.resolve(), args.runs, args.commands.split(","))
     finally:
         if args.keep is None:
             shutil.rmtree(base, ignore_errors=True)

@@ -6,10 +6,12 @@ from wsanalyze.tcp.reassembly cimport TcpReassembler
 from wsanalyze.tcp.streams cimport StreamNumbers
 
 
+@cython.final
 cdef class _Conn:
     cdef public object decoder, fresh, key, stream, tls, ts_end
 
 
+@cython.final
 cdef class Tracker:
     cdef public object options, tls_keys, packets, first_ts, last_ts
     cdef public object _bad_ts_packet, _bad_ts, _bad_ts_conns

@@ -6,6 +6,7 @@
 cimport cython
 
 
+@cython.final
 cdef class Conn:
     cdef public object closing, connect_rtt, keys, last_ts, open, syn_ts, wait_ack
     cdef public tuple halves
@@ -13,6 +14,7 @@ cdef class Conn:
     cdef public object last_packet
 
 
+@cython.final
 cdef class Half:
     cdef public object acked, fin_at, fin_off, hole_acked_at, isn, nseq, recent
     cdef public Conn conn

@@ -4,6 +4,7 @@
 cimport cython
 
 
+@cython.final
 cdef class PacketParser:
     cdef public dict skipped, first_packet, _bad_linktypes
 

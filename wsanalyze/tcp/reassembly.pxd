@@ -4,10 +4,12 @@ cimport cython
 from wsanalyze.tcp.direction cimport Conn, Half
 
 
+@cython.final
 cdef class _Closed:
     cdef public object isns, keys, ts
 
 
+@cython.final
 cdef class TcpReassembler:
     cdef public object _max_buffered, _ack_grace, _max_connections, _closed_fifo, _next_id
     cdef public dict _halves, _open, _closed

@@ -3,6 +3,7 @@
 cimport cython
 
 
+@cython.final
 cdef class StreamNumbers:
     cdef public dict _streams
     cdef public object _next

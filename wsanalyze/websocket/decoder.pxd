@@ -4,6 +4,7 @@ cimport cython
 from wsanalyze.websocket.state cimport Side
 
 
+@cython.final
 cdef class ConnectionDecoder:
     cdef public object _ended, info, likely_plain_http, limits, message_count
     cdef public object not_websocket, request_problems, syn_seen, want_frames, want_messages
