@@ -127,7 +127,7 @@ def stale_modules() -> list[str]:
     if compiler(names) == "cython":
         built = {name: ext.stat().st_mtime for name in names
                  if (ext := _extension(name)) is not None}
-        suffixes = (".py", ".pxd")
+        suffixes: tuple[str, ...] = (".py", ".pxd")
     else:
         spec = importlib.util.find_spec(GROUP_LIBRARY)
         if spec is None or spec.origin is None:
