@@ -86,8 +86,12 @@ def ext_modules() -> list[Any]:
     """The mypyc (or Cython) extensions, or [] for a pure-Python build or a metadata step."""
     if extensions_disabled() or not BUILDING & set(sys.argv[1:]):
         return []
-    if os.environ.get("WSANALYZE_COMPILER", "mypyc") == "cython":
+    compiler = os.environ.get("WSANALYZE_COMPILER", "mypyc") or "mypyc"
+    if compiler == "cython":
         return cython_modules()
+    if compiler != "mypyc":
+        print(f"wsanalyze: unknown WSANALYZE_COMPILER={compiler!r} (mypyc or cython); "
+              "using mypyc", file=sys.stderr)
     try:
         from mypyc.build import mypycify
     except ImportError:
