@@ -47,4 +47,4 @@ lint: $(VENV)/.installed-test
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build
-	find wsanalyze -name '*.so' -delete; rm -f wsanalyze__mypyc.*
+	find wsanalyze \( -name '*.so' -o -name '*.c' \) -delete; rm -f wsanalyze__mypyc.*

@@ -4,6 +4,12 @@ The metadata is in pyproject.toml; this file only adds the optional extension
 modules.  The same .py sources are compiled by mypyc into C extensions that sit
 beside them; ``wsanalyze/_build.py`` decides at import time which one runs.
 
+``WSANALYZE_COMPILER=cython`` compiles the same modules with Cython instead (an
+experiment, benchmarks/README.md "Cython against mypyc"): pure-Python mode, with
+the C types in the ``.pxd`` files beside the hottest modules (mypyc and the pure
+build ignore them).  Cython is not a build requirement, so that build needs it
+installed and ``pip install --no-build-isolation .``.
+
 The compiled build is optional in every way: ``WSANALYZE_NO_EXTENSIONS=1`` (any
 value but "" and "0") installs pure Python; a missing mypyc or a failing C
 compiler gives a warning and a pure-Python install, never a failed install.
@@ -62,10 +68,32 @@ BUILDING = {"build", "build_ext", "bdist_wheel", "editable_wheel", "install", "d
 metadata steps of pip and ``python -m build``) skip mypyc, which takes a minute."""
 
 
+def cython_modules() -> list[Any]:
+    """The Cython extensions of the COMPILED modules (WSANALYZE_COMPILER=cython).
+
+    ``annotation_typing`` is off: the annotations are for mypy, and Cython
+    would turn ``float`` ones into C doubles (``int`` results printed as
+    ``1.0``); the C types come from the ``.pxd`` files only."""
+    try:
+        from Cython.Build import cythonize
+    except ImportError:
+        _warn("Cython is not available (WSANALYZE_COMPILER=cython)")
+        return []
+    directives = {"language_level": "3", "annotation_typing": False}
+    return list(cythonize([f"wsanalyze/{m}" for m in COMPILED], compiler_directives=directives,
+                          nthreads=os.cpu_count() or 1, quiet=True))
+
+
 def ext_modules() -> list[Any]:
-    """The mypyc extensions, or [] for a pure-Python build or a metadata step."""
+    """The mypyc (or Cython) extensions, or [] for a pure-Python build or a metadata step."""
     if extensions_disabled() or not BUILDING & set(sys.argv[1:]):
         return []
+    compiler = os.environ.get("WSANALYZE_COMPILER", "mypyc") or "mypyc"
+    if compiler == "cython":
+        return cython_modules()
+    if compiler != "mypyc":
+        print(f"wsanalyze: unknown WSANALYZE_COMPILER={compiler!r} (mypyc or cython); "
+              "using mypyc", file=sys.stderr)
     try:
         from mypyc.build import mypycify
     except ImportError:
@@ -91,7 +119,8 @@ class OptionalBuildExt(build_ext):
             super().run()
         except Exception as exc:  # any compiler or linker failure
             _warn(f"the C build failed ({exc})")
-            # mypyc's modules share one library: all of them or none.
+            # mypyc's modules share one library: all of them or none (and a
+            # half-compiled Cython build would be no build to measure).
             for ext in self.extensions:
                 path = self.get_ext_fullpath(ext.name)
                 if os.path.exists(path):

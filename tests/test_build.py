@@ -61,7 +61,8 @@ def test_the_build_under_test_is_the_one_loaded() -> None:
         file = importlib.import_module(name).__file__
         assert file is not None and file.endswith(suffixes) == (name in compiled), file
     version = _python("from wsanalyze.cli import main; main(['--version'])")
-    expected = f"compiled: mypyc, {len(compiled)} modules" if compiled else "pure Python"
+    expected = (f"compiled: {_build.compiler(compiled)}, {len(compiled)} modules" if compiled
+                else "pure Python")
     assert version.startswith(f"wsanalyze 0.1.0 ({expected}"), version
 
 

@@ -1,4 +1,5 @@
-"""Which build runs: the mypyc-compiled hot path or pure Python (one source, two builds).
+"""Which build runs: the compiled hot path (mypyc, or Cython as an experiment) or pure
+Python (one source, two builds).
 
 A compiled install has C extension modules (``reassembly.cpython-311-....so``)
 beside the ``.py`` files they were compiled from; Python's import system prefers
@@ -29,7 +30,9 @@ ENV = "WSANALYZE_NO_EXTENSIONS"
 PACKAGE_DIR = Path(__file__).resolve().parent
 GROUP_LIBRARY = "wsanalyze__mypyc"
 """The top-level module holding the compiled code of every compiled module
-(``group_name`` in setup.py); each ``wsanalyze.*`` extension is a stub into it."""
+(``group_name`` in setup.py); each ``wsanalyze.*`` extension is a stub into it.
+A Cython build (``WSANALYZE_COMPILER=cython``) has no such library: each
+extension holds its own code."""
 
 
 def extensions_disabled() -> bool:
@@ -90,21 +93,54 @@ def compiled_modules() -> list[str]:
     return sorted(names)
 
 
+def _extension(name: str) -> Path | None:
+    """The extension file of compiled module ``name`` (dotted), if any."""
+    source = PACKAGE_DIR.joinpath(*name.split(".")[1:])
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        if (ext := source.with_name(source.name + suffix)).exists():
+            return ext
+    return None
+
+
+def compiler(names: list[str]) -> str:
+    """"mypyc" or "cython": which compiler built the extensions of ``names``.
+
+    mypyc's per-module extensions are stubs that import :data:`GROUP_LIBRARY` by
+    name, so the name is in their bytes; Cython's hold their own code.  (Asking
+    ``find_spec(GROUP_LIBRARY)`` is not enough: a Cython build in place leaves an
+    earlier mypyc build's library where it was.)"""
+    ext = _extension(names[0]) if names else None
+    return "mypyc" if ext is None or GROUP_LIBRARY.encode() in ext.read_bytes() else "cython"
+
+
 def stale_modules() -> list[str]:
-    """Compiled modules whose .py changed after the build: the extension still
-    runs, so the build must be redone (``make build``).  The build time is that
-    of mypyc's shared library (:data:`GROUP_LIBRARY`; the per-module files are
-    stubs that a rebuild leaves alone when they do not change).  Only in a source
-    tree (an editable install): installing a wheel gives the files new times."""
+    """Compiled modules whose .py (or Cython .pxd) changed after the build: the
+    extension still runs, so the build must be redone (``make build``).  The
+    build time of a mypyc build is that of its shared library
+    (:data:`GROUP_LIBRARY`; the per-module files are stubs that a rebuild
+    leaves alone when they do not change); a Cython build's is each extension's.
+    Only in a source tree (an editable install): installing a wheel gives the
+    files new times."""
     if not (PACKAGE_DIR.parent / "setup.py").exists():
         return []
-    spec = importlib.util.find_spec(GROUP_LIBRARY)
-    if spec is None or spec.origin is None:
-        return []
-    built = os.stat(spec.origin).st_mtime
-    return [name for name in compiled_modules()
-            if PACKAGE_DIR.joinpath(*name.split(".")[1:]).with_suffix(".py").stat().st_mtime
-            > built]
+    names = compiled_modules()
+    if compiler(names) == "cython":
+        built = {name: ext.stat().st_mtime for name in names
+                 if (ext := _extension(name)) is not None}
+        suffixes: tuple[str, ...] = (".py", ".pxd")
+    else:
+        spec = importlib.util.find_spec(GROUP_LIBRARY)
+        if spec is None or spec.origin is None:
+            return []
+        built = dict.fromkeys(names, os.stat(spec.origin).st_mtime)
+        suffixes = (".py",)
+    stale = []
+    for name, when in built.items():
+        source = PACKAGE_DIR.joinpath(*name.split(".")[1:])
+        if any((f := source.with_suffix(s)).exists() and f.stat().st_mtime > when
+               for s in suffixes):
+            stale.append(name)
+    return stale
 
 
 def describe() -> str:
@@ -115,4 +151,4 @@ def describe() -> str:
         return f"pure Python{why}"
     stale = stale_modules()
     note = f"; {len(stale)} older than their .py: rebuild" if stale else ""
-    return f"compiled: mypyc, {len(names)} modules{note}"
+    return f"compiled: {compiler(names)}, {len(names)} modules{note}"

@@ -1,0 +1,13 @@
+# Cython declarations for streams.py (WSANALYZE_COMPILER=cython, setup.py).
+# mypyc and the pure-Python build ignore this file.
+cimport cython
+
+
+@cython.final
+cdef class StreamNumbers:
+    cdef public dict _streams
+    cdef public object _next
+    cdef public Py_ssize_t _count
+
+    @cython.locals(entry=list)
+    cpdef number(self, seg, ts)
