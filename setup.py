@@ -6,8 +6,9 @@ beside them; ``wsanalyze/_build.py`` decides at import time which one runs.
 
 ``WSANALYZE_COMPILER=cython`` compiles the same modules with Cython instead (an
 experiment, benchmarks/README.md "Cython against mypyc"): pure-Python mode, with
-the C types in the ``.pxd`` files beside the hottest modules (mypyc and the pure
-build ignore them).  Cython is not a build requirement, so that build needs it
+the C types in ``.pxd`` files that benchmarks/bench_compilers.py lays beside the
+hottest modules (they are kept in benchmarks/cython/; without them it is the
+untyped Cython build).  Cython is not a build requirement, so that build needs it
 installed and ``pip install --no-build-isolation .``.
 
 The compiled build is optional in every way: ``WSANALYZE_NO_EXTENSIONS=1`` (any

@@ -46,10 +46,21 @@ COMMANDS = {"summary": ["summary", "-q", "--format", "json"],
 PURE = {"WSANALYZE_NO_EXTENSIONS": "1"}
 
 
+PXD = Path(__file__).resolve().parent / "cython"
+"""The typed variant's .pxd files, laid out like the package.  They live here,
+not beside the modules: Cython is an experiment, slower than mypyc, that no
+release builds (benchmarks/README.md, "Cython against mypyc").  They declare the
+classes of git ``8c735a9``; a later change to one of those classes' attributes
+or cpdef signatures needs the same change here before this variant builds."""
+
+
 def copy_tree(dest: Path, *, pxd: bool) -> None:
-    """This tree's package and build files (the working copy, not a commit)."""
-    ignore = shutil.ignore_patterns("*.so", "*.c", "__pycache__", *(() if pxd else ("*.pxd",)))
+    """This tree's package and build files (the working copy, not a commit), with
+    the .pxd files laid beside the modules for the typed Cython variant."""
+    ignore = shutil.ignore_patterns("*.so", "*.c", "*.pxd", "__pycache__")
     shutil.copytree(ROOT / "wsanalyze", dest / "wsanalyze", ignore=ignore)
+    if pxd:
+        shutil.copytree(PXD / "wsanalyze", dest / "wsanalyze", dirs_exist_ok=True)
     for name in ("setup.py", "pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, dest / name)
 
