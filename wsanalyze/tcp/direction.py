@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 from collections import deque
+from typing import Final
 
 from wsanalyze import rules as R
 from wsanalyze.tcp.events import StreamData, StreamGap, TcpEvent, TcpNote
@@ -28,16 +29,16 @@ __all__ = ["MASK", "RULE_LIMIT", "RULE_OVERLAP", "Conn", "FlowKey", "Half", "dis
 FlowKey = tuple[bytes, int, bytes, int]
 """(source address, source port, destination address, destination port) as sent."""
 
-MASK = 0xFFFFFFFF
-_HALF = 0x80000000
+MASK: Final = 0xFFFFFFFF
+_HALF: Final = 0x80000000
 
-RECENT_CHUNKS = 8
+RECENT_CHUNKS: Final = 8
 """Delivered chunks kept per direction to compare retransmissions against.
 Overlap conflicts with older delivered bytes go unnoticed (memory stays
 bounded); the bytes are still dropped (first copy wins)."""
 
-RULE_OVERLAP = R.CAPTURE_OVERLAP_CONFLICT
-RULE_LIMIT = R.CAPTURE_LIMIT
+RULE_OVERLAP: Final = R.CAPTURE_OVERLAP_CONFLICT
+RULE_LIMIT: Final = R.CAPTURE_LIMIT
 
 # A buffered out-of-order piece: (offset, end, packet, ts, data); data is None
 # for bytes cut by the snapshot length (they flush as a "truncated" gap).
