@@ -166,7 +166,12 @@ def iter_pcap(
                 else:
                     sink.record_end(base)
                 return
-        sec, frac, caplen, orig_len = unpack(buf, off)
+        # sec and frac stay untyped (Python ints): mypyc divides two C integers
+        # through doubles, which rounds a nanosecond count (above 2**53) before the
+        # division; int / int in Python is correctly rounded.  caplen is compared
+        # and added, as a C integer.
+        sec, frac, caplen_field, orig_len = unpack(buf, off)
+        caplen: int = caplen_field
         if caplen > limit:
             sink.record_stop("corrupt", f"packet {number + 1}", base + off,
                       f"claims {caplen} captured bytes, more than the {limit}-byte maximum")

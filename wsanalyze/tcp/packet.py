@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
 from wsanalyze.sources.records import NON_PACKET_LINKTYPE, RawPacket
 from wsanalyze.tcp.segment import TcpSegment
@@ -65,6 +65,12 @@ _U16: Final = struct.Struct("!H")
 # ethertype, ver/ihl, total length, flags/fragment offset, protocol, src, dst,
 # sport, dport, seq, ack, data offset byte, flags byte.
 _ETH_V4_TCP: Final = struct.Struct("!12xHBxH2xHxB2x4s4sHHIIBB")
+_unpack_eth_v4_tcp: Final = _ETH_V4_TCP.unpack_from
+"""Bound once: compiled code calls it without looking the method up by name."""
+_EthV4Tcp = tuple[int, int, int, int, int, bytes, bytes, Any, Any, Any, Any, int, int]
+"""Its results, typed where the parser computes with them; the ports and sequence
+numbers are only passed on, so they stay the int objects struct made (a C integer
+would be boxed again into a new object for the segment)."""
 _V4: Final = struct.Struct("!BxH2xHxB2x4s4s")  # ver/ihl, total, frag, proto, src, dst
 _V6: Final = struct.Struct("!BxxxHB")  # version byte, payload length, next header
 _TCP: Final = struct.Struct("!HHIIBB")  # sport, dport, seq, ack, data offset byte, flags
@@ -158,8 +164,11 @@ class PacketParser:
         if n >= 54:
             # Fast path: untagged IPv4 without options carrying an unfragmented
             # TCP segment, the bulk of most captures.
+            # Typed (_EthV4Tcp): mypyc compares and shifts them as C integers, not
+            # by a generic call per operation.
+            fields: _EthV4Tcp = _unpack_eth_v4_tcp(data)
             (etype, vihl, total, frag, proto, src, dst, sport, dport, seq, ack, offb,
-             flags) = _ETH_V4_TCP.unpack_from(data)
+             flags) = fields
             if (etype == _ETH_IPV4 and vihl == 0x45 and proto == 6 and not frag & 0x3FFF
                     and total >= 40 and offb >= 0x50):
                 ip_end = 14 + total

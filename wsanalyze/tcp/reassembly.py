@@ -137,7 +137,7 @@ class TcpReassembler:
             h.noff = off + n
             h.nseq = h.fast = (seq + n) & MASK
             ev = StreamData(conn.id, h.dir, ts, packet, off, payload)
-            h.recent.append(ev)
+            h.remember(ev)
             if out is None:
                 return [ev]
             out.append(ev)
@@ -318,6 +318,7 @@ class TcpReassembler:
             h.fast = -1
             # Stale heap entries may keep the object a while: drop its payload now.
             h.recent.clear()
+            h.recent_at = 0
             h.pending = []
         del self._open[conn.id]
         k0, k1 = conn.keys
