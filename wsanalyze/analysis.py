@@ -109,7 +109,7 @@ def fewer_collections() -> Iterator[None]:
     The loop allocates about a million short-lived tuples per 100 MB (records,
     segments, events), which the default threshold turns into about a hundred
     collections, each also walking the surviving connection and message state:
-    3-4 % of a compiled run (benchmarks/README.md, "Per-packet path").  Almost
+    2-3 % of a compiled run (benchmarks/README.md, "Per-packet path").  Almost
     nothing the loop makes is cyclic garbage (the reassembler breaks its cycles
     itself), so collecting every 10,000 allocations instead frees the same
     memory, only a little later.  The old threshold is restored at the end (a
