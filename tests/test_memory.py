@@ -173,3 +173,18 @@ def test_summary_loses_nothing_without_a_usable_temporary_folder(
 
     monkeypatch.setattr(tempfile, "TemporaryFile", temporary_file)
     assert _render_summary(path, 0)[0] == expected
+
+
+def test_a_run_collects_garbage_less_often_and_restores_the_threshold() -> None:
+    """The packet loop raises the gen-0 threshold (analysis.fewer_collections) and
+    puts the caller's back at the end."""
+    before = gc.get_threshold()
+    run = CaptureRun(SAMPLES / "mixed.pcapng")
+    seen = set()
+    rows = 0
+    for _table, _row in run:
+        seen.add(gc.get_threshold())
+        rows += 1
+    assert rows > 0
+    assert seen == {(10_000, *before[1:])}
+    assert gc.get_threshold() == before

@@ -9,6 +9,7 @@ from itertools import pairwise
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from wsanalyze.tcp.direction import RECENT_CHUNKS
 from wsanalyze.tcp.events import (
     ConnectionEnded,
     ConnectionStarted,
@@ -211,6 +212,32 @@ def test_overlapping_retransmission_same_bytes_delivers_only_new_bytes() -> None
     ev = run.feed(w.c(5, b"56789ABCDE"))  # packet 5 overlaps 5 delivered bytes
     assert ev == [StreamData(0, 0, 5.0, 5, 10, b"ABCDE")]
     assert of(run.events, TcpNote) == []
+
+
+def _ten_chunks() -> tuple[Wire, Run]:
+    """A connection whose client sent 10 two-byte chunks: chunk k is packet 4 + k,
+    at stream offsets 2k and 2k + 1."""
+    w = Wire()
+    run = Run()
+    run.feed(*w.handshake())
+    for k in range(10):
+        run.feed(w.c(2 * k, b"%02d" % k))
+    return w, run
+
+
+def test_retransmissions_are_compared_with_the_last_chunks_oldest_first() -> None:
+    assert RECENT_CHUNKS == 8
+    # Chunk 0 (packet 4) is no longer remembered: a differing copy goes unnoticed.
+    w, run = _ten_chunks()
+    assert of(run.feed(w.c(0, b"XX")), TcpNote) == []
+    # Bytes 14-19 span chunks 7, 8 and 9 (packets 11-13), which the ring of the
+    # last 8 holds across its wrap-around: the oldest differing copy is named.
+    w, run = _ten_chunks()
+    notes = of(run.feed(w.c(14, b"XXXXXX")), TcpNote)
+    assert [(n.packet, n.rule) for n in notes] == [(14, "capture.overlap-conflict")]
+    assert notes[0].message.startswith(
+        "bytes 14-15 of packet 14 differ from the copy first captured in packet 11;")
+    assert joined(run.events, 0) == b"".join(b"%02d" % k for k in range(10))
 
 
 def test_conflicting_overlap_first_copy_wins_and_one_note() -> None:

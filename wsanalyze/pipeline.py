@@ -66,9 +66,10 @@ def decode(packets: Iterable[RawPacket], tracker: Tracker) -> Iterator[tuple[flo
     """The one packet loop: each packet's tracker items, tagged with its number, then
     the items of the connections still open at the end, tagged :data:`FINISH`.
     Used by :func:`run` (one process) and by each ``--jobs`` worker."""
-    feed = tracker.feed
+    # tracker.feed(pkt), not a bound method kept in a local: compiled, the former is
+    # a direct native call, the latter a generic call that parses its arguments.
     for pkt in packets:
-        items = feed(pkt)
+        items = tracker.feed(pkt)
         if items:
             yield pkt.number, items
     yield FINISH, tracker.finish()
@@ -79,9 +80,9 @@ def run(packets: Iterable[RawPacket], options: Options | None = None, *,
     """Drive an :class:`Analyzer` (a new one with ``options`` unless given) over
     ``packets``, yielding records as they complete."""
     analyzer = analyzer or Analyzer(options)
-    sequence = analyzer.sequencer.feed
+    sequencer = analyzer.sequencer  # called directly, as in decode()
     for _, items in decode(packets, analyzer.tracker):
-        out = sequence(items)
+        out = sequencer.feed(items)
         if out:
             yield from out
     yield from analyzer.sequencer.finish()

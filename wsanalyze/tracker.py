@@ -14,11 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import final
+from typing import Final, final
 
 from wsanalyze import rules as R
+from wsanalyze import timestamps
 from wsanalyze.config import TABLES, Options
-from wsanalyze.sources.records import SECRETS_LINKTYPE, RawPacket
+from wsanalyze.sources import records
+from wsanalyze.sources.records import RawPacket
 from wsanalyze.tcp.events import (
     ConnectionEnded,
     ConnectionStarted,
@@ -31,7 +33,7 @@ from wsanalyze.tcp.packet import PacketParser
 from wsanalyze.tcp.reassembly import TcpReassembler
 from wsanalyze.tcp.segment import TcpSegment
 from wsanalyze.tcp.streams import StreamNumbers
-from wsanalyze.timestamps import TS_MAX, TS_MIN, raw_epoch
+from wsanalyze.timestamps import raw_epoch
 from wsanalyze.tls.bridge import TlsBridge, starts_tls
 from wsanalyze.tls.follower import TlsInfo
 from wsanalyze.tls.session import TlsKeys
@@ -40,10 +42,17 @@ from wsanalyze.websocket.events import DecoderEvent
 
 __all__ = ["TABLES", "Decoded", "Ended", "Item", "Options", "Started", "Tracker"]
 
-_GAP_RULES = {"lost": R.CAPTURE_GAP, "truncated": R.CAPTURE_TRUNCATED,
-              "limit": R.CAPTURE_LIMIT}
-_GAP_WHAT = {"lost": "were not captured", "truncated": "were cut by the snapshot length",
-             "limit": "were dropped (out-of-order buffer limit)"}
+# Final copies of constants of modules mypyc does not compile: a Final name is a C
+# static in compiled code, an imported one a dict lookup at every use.
+_SECRETS_LINKTYPE: Final = records.SECRETS_LINKTYPE
+_TS_MIN: Final = timestamps.TS_MIN
+_TS_MAX: Final = timestamps.TS_MAX
+
+_GAP_RULES: Final = {"lost": R.CAPTURE_GAP, "truncated": R.CAPTURE_TRUNCATED,
+                     "limit": R.CAPTURE_LIMIT}
+_GAP_WHAT: Final = {"lost": "were not captured",
+                    "truncated": "were cut by the snapshot length",
+                    "limit": "were dropped (out-of-order buffer limit)"}
 
 
 @final
@@ -175,7 +184,7 @@ def shard_of(seg: TcpSegment, jobs: int) -> int:
 
 
 class _Conn:
-    __slots__ = ("decoder", "fresh", "key", "stream", "tls", "ts_end")
+    __slots__ = ("decoder", "fresh", "key", "state", "stream", "tls", "ts_end")
 
     def __init__(self, key: int, decoder: ConnectionDecoder, ts: float) -> None:
         self.key = key
@@ -186,6 +195,8 @@ class _Conn:
         self.tls: TlsBridge | None = None
         self.stream: ConnectionDecoder | TlsBridge = decoder
         """Where stream events go: the decoder, or the TLS bridge in front of it."""
+        self.state: ConnState | None = None
+        """The latest state handed out (see _state)."""
 
 
 class Tracker:
@@ -215,33 +226,41 @@ class Tracker:
         self._bad_ts_conns: set[int] = set()
 
     def feed(self, pkt: RawPacket) -> list[Item]:
-        routed = self.route(pkt)
-        if routed is None:
+        # route() inlined: no (segment, stream) tuple per packet.
+        seg = self._parse(pkt)
+        if seg is None:
             return []
-        seg, stream = routed
+        ts = pkt.ts
+        stream = self.streams.number(seg, ts)
         if self._jobs > 1 and shard_of(seg, self._jobs) != self._shard:
             return []
-        return self.feed_segment(pkt.number, pkt.ts, seg, stream)
+        return self.feed_segment(pkt.number, ts, seg, stream)
 
     def route(self, pkt: RawPacket) -> tuple[TcpSegment, int] | None:
         """The work every packet needs whatever its shard: count it, parse its
         headers, number its conversation (tcp.stream).  Returns the segment and its
         tcp.stream, or None when the packet holds no TCP segment.  The ``--jobs``
         reader process calls this alone and ships the segment to its shard."""
-        if pkt.linktype == SECRETS_LINKTYPE:
-            self.tls_keys.add_block(pkt.data)
-            return None
-        self.packets += 1
-        if self.first_ts is None:
-            self.first_ts = pkt.ts
-        self.last_ts = pkt.ts
-        seg = self.parser.parse(pkt)
-        if not TS_MIN <= pkt.ts <= TS_MAX and self._bad_ts_packet is None:
-            self._bad_ts_packet, self._bad_ts = pkt.number, pkt.ts
+        seg = self._parse(pkt)
         if seg is None:
             return None
         # Numbered before sharding: every --jobs shard counts every conversation.
         return seg, self.streams.number(seg, pkt.ts)
+
+    def _parse(self, pkt: RawPacket) -> TcpSegment | None:
+        """Count ``pkt`` and parse its headers: its TCP segment, or None."""
+        if pkt.linktype == _SECRETS_LINKTYPE:
+            self.tls_keys.add_block(pkt.data)
+            return None
+        ts = pkt.ts
+        self.packets += 1
+        if self.first_ts is None:
+            self.first_ts = ts
+        self.last_ts = ts
+        seg = self.parser.parse(pkt)
+        if not _TS_MIN <= ts <= _TS_MAX and self._bad_ts_packet is None:
+            self._bad_ts_packet, self._bad_ts = pkt.number, ts
+        return seg
 
     def feed_segment(self, number: int, ts: float, seg: TcpSegment,
                      stream: int) -> list[Item]:
@@ -249,7 +268,7 @@ class Tracker:
         self._stream = stream
         for ev in self.tcp.feed(number, ts, seg):
             self._tcp_event(ev)
-        if not TS_MIN <= ts <= TS_MAX:
+        if not _TS_MIN <= ts <= _TS_MAX:
             self._report_bad_timestamp(number, ts, seg)
         out = self._out
         if out:
@@ -348,8 +367,17 @@ class Tracker:
 
 
 def _state(conn: _Conn) -> ConnState:
+    """The decoder's state for an item.  It changes a few times per connection but
+    is asked for with every item (about once per message), so the last one is
+    handed out again while equal: the items only read it."""
     if conn.tls is not None:
-        return ConnState(*conn.tls.state())
-    dec = conn.decoder
-    return ConnState(dec.is_websocket, dec.not_websocket, dec.likely_plain_http,
-                     dec.info.client_direction)
+        websocket, not_websocket, plain_http, client = conn.tls.state()
+    else:
+        dec = conn.decoder
+        websocket, not_websocket = dec.is_websocket, dec.not_websocket
+        plain_http, client = dec.likely_plain_http, dec.info.client_direction
+    last = conn.state
+    if (last is None or last.websocket != websocket or last.not_websocket != not_websocket
+            or last.likely_plain_http != plain_http or last.client_direction != client):
+        last = conn.state = ConnState(websocket, not_websocket, plain_http, client)
+    return last

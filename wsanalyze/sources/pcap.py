@@ -20,27 +20,27 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from wsanalyze.sources.records import FormatError as FormatError  # re-exported: pcapng
 from wsanalyze.sources.records import RawPacket
 
-CHUNK_SIZE = 1 << 20
+CHUNK_SIZE: Final = 1 << 20
 """Bytes asked of the underlying stream per read."""
 
-MAX_CAPLEN = 262144
+MAX_CAPLEN: Final = 262144
 """Largest captured length Wireshark accepts for most link types (WTAP_MAX_PACKET_SIZE
 _STANDARD); a larger length in a record header means the file is corrupt."""
 
-_BIG_CAPLEN = 128 * 1024 * 1024
-_BIG_CAPLEN_LINKTYPES = frozenset({189, 220, 231, 249})
+_BIG_CAPLEN: Final = 128 * 1024 * 1024
+_BIG_CAPLEN_LINKTYPES: Final = frozenset({189, 220, 231, 249})
 """USB Linux (189, 220), D-Bus (231) and USBPcap (249) captures legitimately hold
 records up to 128 MiB (Wireshark's WTAP_MAX_PACKET_SIZE_USBPCAP/_DBUS)."""
 
-HEADER_LEN = 24
-RECORD_HEADER_LEN = 16
+HEADER_LEN: Final = 24
+RECORD_HEADER_LEN: Final = 16
 
-_MAGICS: dict[bytes, tuple[str, bool]] = {
+_MAGICS: Final[dict[bytes, tuple[str, bool]]] = {
     b"\xd4\xc3\xb2\xa1": ("<", False),
     b"\xa1\xb2\xc3\xd4": (">", False),
     b"\x4d\x3c\xb2\xa1": ("<", True),
@@ -48,10 +48,10 @@ _MAGICS: dict[bytes, tuple[str, bool]] = {
 }
 """First four file bytes -> (byte order, nanosecond timestamps)."""
 
-_GLOBAL_LE = struct.Struct("<IHHiIII")
-_GLOBAL_BE = struct.Struct(">IHHiIII")
-_RECORD_LE = struct.Struct("<IIII")
-_RECORD_BE = struct.Struct(">IIII")
+_GLOBAL_LE: Final = struct.Struct("<IHHiIII")
+_GLOBAL_BE: Final = struct.Struct(">IHHiIII")
+_RECORD_LE: Final = struct.Struct("<IIII")
+_RECORD_BE: Final = struct.Struct(">IIII")
 
 
 def max_caplen(linktype: int) -> int:
@@ -166,7 +166,12 @@ def iter_pcap(
                 else:
                     sink.record_end(base)
                 return
-        sec, frac, caplen, orig_len = unpack(buf, off)
+        # sec and frac stay untyped (Python ints): mypyc divides two C integers
+        # through doubles, which rounds a nanosecond count (above 2**53) before the
+        # division; int / int in Python is correctly rounded.  caplen is compared
+        # and added, as a C integer.
+        sec, frac, caplen_field, orig_len = unpack(buf, off)
+        caplen: int = caplen_field
         if caplen > limit:
             sink.record_stop("corrupt", f"packet {number + 1}", base + off,
                       f"claims {caplen} captured bytes, more than the {limit}-byte maximum")

@@ -18,7 +18,7 @@ table, the handshake and the ends of connections).  Its rules:
 from __future__ import annotations
 
 from bisect import bisect_left, insort
-from collections import deque
+from typing import Final
 
 from wsanalyze import rules as R
 from wsanalyze.tcp.events import StreamData, StreamGap, TcpEvent, TcpNote
@@ -28,16 +28,16 @@ __all__ = ["MASK", "RULE_LIMIT", "RULE_OVERLAP", "Conn", "FlowKey", "Half", "dis
 FlowKey = tuple[bytes, int, bytes, int]
 """(source address, source port, destination address, destination port) as sent."""
 
-MASK = 0xFFFFFFFF
-_HALF = 0x80000000
+MASK: Final = 0xFFFFFFFF
+_HALF: Final = 0x80000000
 
-RECENT_CHUNKS = 8
+RECENT_CHUNKS: Final = 8
 """Delivered chunks kept per direction to compare retransmissions against.
 Overlap conflicts with older delivered bytes go unnoticed (memory stays
 bounded); the bytes are still dropped (first copy wins)."""
 
-RULE_OVERLAP = R.CAPTURE_OVERLAP_CONFLICT
-RULE_LIMIT = R.CAPTURE_LIMIT
+RULE_OVERLAP: Final = R.CAPTURE_OVERLAP_CONFLICT
+RULE_LIMIT: Final = R.CAPTURE_LIMIT
 
 # A buffered out-of-order piece: (offset, end, packet, ts, data); data is None
 # for bytes cut by the snapshot length (they flush as a "truncated" gap).
@@ -102,6 +102,7 @@ class Half:
         "peer",
         "pending",
         "recent",
+        "recent_at",
     )
     # mypyc: allow ``del half.conn, half.peer`` (cycle breaking in TcpReassembler._close).
     __deletable__ = ("conn", "peer")
@@ -121,7 +122,11 @@ class Half:
         self.acked: int | None = None  # latest ACK number the peer sent for our bytes
         self.fin_off: int | None = None  # stream offset of our FIN once seen
         self.fin_at: tuple[int, float] = (0, 0.0)  # (packet, ts) of that FIN
-        self.recent: deque[StreamData] = deque(maxlen=RECENT_CHUNKS)
+        # The last RECENT_CHUNKS delivered chunks, a ring once full (recent_at: the
+        # oldest).  A list, not a deque(maxlen=...): under mypyc a list store is a
+        # native operation, a deque append a method looked up by name per chunk.
+        self.recent: list[StreamData] = []
+        self.recent_at = 0
         self.conflicts = 0
         self.first_conflict = 0  # packet of the first reported conflict
         self.hole_acked_at: int | None = None  # packet whose ACK first passed a hole
@@ -132,6 +137,17 @@ class Half:
             self.fast = self.nseq
         else:
             self.fast = -1
+
+    def remember(self, ev: StreamData) -> None:
+        """Keep a delivered chunk to compare retransmissions with (the oldest of
+        RECENT_CHUNKS goes)."""
+        recent = self.recent
+        if len(recent) < RECENT_CHUNKS:
+            recent.append(ev)
+        else:
+            at = self.recent_at
+            recent[at] = ev
+            self.recent_at = at + 1 if at + 1 < RECENT_CHUNKS else 0
 
     def data(self, packet: int, ts: float, seq: int, payload: bytes, missing: int,
              out: list[TcpEvent], max_buffered: int, ack_grace: int) -> None:
@@ -180,7 +196,7 @@ class Half:
             cid = self.conn.id
             if n:
                 ev = StreamData(cid, self.dir, ts, packet, off, payload)
-                self.recent.append(ev)
+                self.remember(ev)
                 out.append(ev)
             if missing:
                 out.append(StreamGap(cid, self.dir, ts, packet, off + n, missing, "truncated"))
@@ -242,7 +258,6 @@ class Half:
             return
         cid = self.conn.id
         d = self.dir
-        recent = self.recent
         k = 0
         freed = 0
         count = len(pending)
@@ -252,7 +267,7 @@ class Half:
                 out.append(StreamGap(cid, d, ts, packet, off, end - off, "truncated"))
             else:
                 ev = StreamData(cid, d, ts, packet, off, data)
-                recent.append(ev)
+                self.remember(ev)
                 out.append(ev)
                 freed += end - off
             noff = end
@@ -331,7 +346,9 @@ class Half:
                         out: list[TcpEvent]) -> None:
         """Compare retransmitted bytes with the recently delivered copy."""
         end = off + len(data)
-        for ev in self.recent:
+        recent = self.recent
+        at = self.recent_at
+        for ev in recent[at:] + recent[:at]:  # oldest first
             e_off = ev.offset
             a = max(off, e_off)
             b = min(end, e_off + len(ev.data))

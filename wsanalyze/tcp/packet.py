@@ -28,47 +28,54 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
+from typing import Any, Final
 
 from wsanalyze.sources.records import NON_PACKET_LINKTYPE, RawPacket
 from wsanalyze.tcp.segment import TcpSegment
 
 # Skip reasons, in the order notes() reports them.
-IPV4_FRAGMENT = "ipv4-fragment"
-IPV6_FRAGMENT = "ipv6-fragment"
-TRUNCATED_HEADER = "truncated-header"
-MALFORMED = "malformed"
-UNSUPPORTED_LINKTYPE = "unsupported-linktype"
-NOT_A_PACKET = "not-a-packet"
-NOT_IP = "not-ip"
-NOT_TCP = "not-tcp"
+IPV4_FRAGMENT: Final = "ipv4-fragment"
+IPV6_FRAGMENT: Final = "ipv6-fragment"
+TRUNCATED_HEADER: Final = "truncated-header"
+MALFORMED: Final = "malformed"
+UNSUPPORTED_LINKTYPE: Final = "unsupported-linktype"
+NOT_A_PACKET: Final = "not-a-packet"
+NOT_IP: Final = "not-ip"
+NOT_TCP: Final = "not-tcp"
 
-_ETH_IPV4 = 0x0800
-_ETH_IPV6 = 0x86DD
-_ETH_PPPOE_SESSION = 0x8864
-_VLAN_TPIDS = frozenset({0x8100, 0x88A8, 0x9100})
-_PPP_IPV4 = 0x0021
-_PPP_IPV6 = 0x0057
+_ETH_IPV4: Final = 0x0800
+_ETH_IPV6: Final = 0x86DD
+_ETH_PPPOE_SESSION: Final = 0x8864
+_VLAN_TPIDS: Final = frozenset({0x8100, 0x88A8, 0x9100})
+_PPP_IPV4: Final = 0x0021
+_PPP_IPV6: Final = 0x0057
 
-_AF_INET = 2
-_AF_INET6 = frozenset({24, 28, 30})
+_AF_INET: Final = 2
+_AF_INET6: Final = frozenset({24, 28, 30})
 
-_IPV6_EXT_8 = frozenset({0, 43, 60, 135, 139, 140})
+_IPV6_EXT_8: Final = frozenset({0, 43, 60, 135, 139, 140})
 """IPv6 extension headers whose length octet counts 8-octet units beyond the
 first 8: hop-by-hop, routing, destination options, mobility, HIP, shim6."""
-_IPV6_AH = 51
-_IPV6_FRAGMENT = 44
-_IPV6_MAY_LEAD_TO_TCP = _IPV6_EXT_8 | {6, _IPV6_AH}
+_IPV6_AH: Final = 51
+_IPV6_FRAGMENT: Final = 44
+_IPV6_MAY_LEAD_TO_TCP: Final = _IPV6_EXT_8 | {6, _IPV6_AH}
 
-_U16 = struct.Struct("!H")
+_U16: Final = struct.Struct("!H")
 # Ethernet + IPv4 without options + TCP, decoded in one call for the common case:
 # ethertype, ver/ihl, total length, flags/fragment offset, protocol, src, dst,
 # sport, dport, seq, ack, data offset byte, flags byte.
-_ETH_V4_TCP = struct.Struct("!12xHBxH2xHxB2x4s4sHHIIBB")
-_V4 = struct.Struct("!BxH2xHxB2x4s4s")  # ver/ihl, total, frag, proto, src, dst
-_V6 = struct.Struct("!BxxxHB")  # version byte, payload length, next header
-_TCP = struct.Struct("!HHIIBB")  # sport, dport, seq, ack, data offset byte, flags
+_ETH_V4_TCP: Final = struct.Struct("!12xHBxH2xHxB2x4s4sHHIIBB")
+_unpack_eth_v4_tcp: Final = _ETH_V4_TCP.unpack_from
+"""Bound once: compiled code calls it without looking the method up by name."""
+_EthV4Tcp = tuple[int, int, int, int, int, bytes, bytes, Any, Any, Any, Any, int, int]
+"""Its results, typed where the parser computes with them; the ports and sequence
+numbers are only passed on, so they stay the int objects struct made (a C integer
+would be boxed again into a new object for the segment)."""
+_V4: Final = struct.Struct("!BxH2xHxB2x4s4s")  # ver/ihl, total, frag, proto, src, dst
+_V6: Final = struct.Struct("!BxxxHB")  # version byte, payload length, next header
+_TCP: Final = struct.Struct("!HHIIBB")  # sport, dport, seq, ack, data offset byte, flags
 
-_LINKTYPE_NAMES = {
+_LINKTYPE_NAMES: Final = {
     9: "PPP",
     50: "PPP in HDLC framing",
     104: "Cisco HDLC",
@@ -80,7 +87,7 @@ _LINKTYPE_NAMES = {
     249: "USBPcap",
 }
 
-_NOTES: dict[str, tuple[str, str, str]] = {
+_NOTES: Final[dict[str, tuple[str, str, str]]] = {
     IPV4_FRAGMENT: ("IPv4 fragment of a TCP packet", "IPv4 fragments of TCP packets",
                     "; reassembly of IP fragments is not supported, so their TCP data is "
                     "missing"),
@@ -122,7 +129,12 @@ class PacketParser:
 
     def parse(self, pkt: RawPacket) -> TcpSegment | None:
         """The TCP segment in ``pkt``, or ``None`` (counted in :attr:`skipped`)."""
-        handler = _BY_LINKTYPE.get(pkt.linktype)
+        linktype = pkt.linktype
+        if linktype == 1:
+            # Ethernet, nearly every capture: a direct call (compiled, a native one)
+            # instead of a table lookup and a generic call.
+            return self._ethernet(pkt)
+        handler = _BY_LINKTYPE.get(linktype)
         if handler is None:
             return self._unsupported(pkt)
         return handler(self, pkt)
@@ -152,8 +164,11 @@ class PacketParser:
         if n >= 54:
             # Fast path: untagged IPv4 without options carrying an unfragmented
             # TCP segment, the bulk of most captures.
+            # Typed (_EthV4Tcp): mypyc compares and shifts them as C integers, not
+            # by a generic call per operation.
+            fields: _EthV4Tcp = _unpack_eth_v4_tcp(data)
             (etype, vihl, total, frag, proto, src, dst, sport, dport, seq, ack, offb,
-             flags) = _ETH_V4_TCP.unpack_from(data)
+             flags) = fields
             if (etype == _ETH_IPV4 and vihl == 0x45 and proto == 6 and not frag & 0x3FFF
                     and total >= 40 and offb >= 0x50):
                 ip_end = 14 + total
@@ -371,7 +386,7 @@ class PacketParser:
 
 # Unbound methods, so that a parser holds no reference to itself (no cycle to
 # wait for the garbage collector).
-_BY_LINKTYPE: dict[int, Callable[[PacketParser, RawPacket], TcpSegment | None]] = {
+_BY_LINKTYPE: Final[dict[int, Callable[[PacketParser, RawPacket], TcpSegment | None]]] = {
     1: PacketParser._ethernet,
     113: PacketParser._sll,
     276: PacketParser._sll2,

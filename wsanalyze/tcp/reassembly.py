@@ -19,7 +19,9 @@ from __future__ import annotations
 import ipaddress
 from collections import deque
 from heapq import heapify, heappop, heappush
+from typing import Final
 
+from wsanalyze.tcp import segment
 from wsanalyze.tcp.direction import MASK, RULE_LIMIT, RULE_OVERLAP, Conn, FlowKey, Half
 from wsanalyze.tcp.events import (
     ConnectionEnded,
@@ -29,18 +31,25 @@ from wsanalyze.tcp.events import (
     TcpEvent,
     TcpNote,
 )
-from wsanalyze.tcp.segment import ACK, FIN, RST, SYN, TcpSegment
+from wsanalyze.tcp.segment import TcpSegment
 
 __all__ = ["TcpReassembler"]
 
-_CTRL = SYN | FIN | RST
+# Final copies of the TCP flags: mypyc compiles a Final name to a C static, an
+# imported one to a dict lookup at every use.
+ACK: Final = segment.ACK
+FIN: Final = segment.FIN
+RST: Final = segment.RST
+SYN: Final = segment.SYN
 
-CLOSED_TTL = 60.0
+_CTRL: Final = SYN | FIN | RST
+
+CLOSED_TTL: Final = 60.0
 """Seconds of capture time an ended connection keeps absorbing stray packets
 (final ACK, retransmitted FIN, late RST).  Linux holds TIME-WAIT for 60 s; RFC
 9293 §3.6.1 asks for 2·MSL, but the 4-tuple is in practice reused sooner."""
 
-ACK_GRACE = 64
+ACK_GRACE: Final = 64
 """Packets (of the whole capture) to wait, after an ACK passed a hole, for the
 missing bytes to show up late in the capture before declaring them lost."""
 
@@ -93,18 +102,21 @@ class TcpReassembler:
     def feed(self, packet: int, ts: float, seg: TcpSegment) -> list[TcpEvent]:
         """Process one segment; return the events it causes, in order."""
         h = self._halves.get((seg.src, seg.sport, seg.dst, seg.dport))
-        if h is None or seg.flags & _CTRL:
+        flags = seg.flags
+        if h is None or flags & _CTRL:
             return self._slow(packet, ts, seg, h)
-        # Known connection, no SYN/FIN/RST: the common case, kept short.
+        # Known connection, no SYN/FIN/RST: the common case, kept short.  Every
+        # segment that reaches here is ACK or data on a synchronized connection
+        # (RFC 9293 §3.10.7.4), so only the ACK field and in-order data matter.
         conn = h.conn
         conn.last_packet = packet
         conn.last_ts = ts
-        if conn.wait_ack and h.dir == 0 and seg.flags & ACK:
-            conn.wait_ack = False
-            if conn.syn_ts is not None:
-                conn.connect_rtt = ts - conn.syn_ts
         out: list[TcpEvent] | None = None
-        if seg.flags & ACK:
+        if flags & ACK:
+            if conn.wait_ack and h.dir == 0:
+                conn.wait_ack = False
+                if conn.syn_ts is not None:
+                    conn.connect_rtt = ts - conn.syn_ts
             peer = h.peer
             peer.acked = seg.ack
             if peer.pending:
@@ -112,23 +124,27 @@ class TcpReassembler:
                 peer.ack_gaps(out, packet, self._ack_grace)
                 peer.refresh()
         payload = seg.payload
-        if not payload and not seg.missing:
+        missing = seg.missing
+        if not payload and not missing:
+            # A pure ACK (two thirds of a typical capture's packets): no bytes to place.
             return out or []
-        if seg.seq == h.fast and not seg.missing:
+        seq = seg.seq
+        if seq == h.fast and not missing:
+            # In order, no hole buffered, no FIN yet (Half.refresh arms h.fast only
+            # then): the bytes continue the stream as they are.
             off = h.noff
             n = len(payload)
             h.noff = off + n
-            h.nseq = h.fast = (seg.seq + n) & MASK
+            h.nseq = h.fast = (seq + n) & MASK
             ev = StreamData(conn.id, h.dir, ts, packet, off, payload)
-            h.recent.append(ev)
+            h.remember(ev)
             if out is None:
                 return [ev]
             out.append(ev)
             return out
         if out is None:
             out = []
-        h.data(packet, ts, seg.seq, payload, seg.missing, out, self._max_buffered,
-               self._ack_grace)
+        h.data(packet, ts, seq, payload, missing, out, self._max_buffered, self._ack_grace)
         h.refresh()
         return out
 
@@ -302,6 +318,7 @@ class TcpReassembler:
             h.fast = -1
             # Stale heap entries may keep the object a while: drop its payload now.
             h.recent.clear()
+            h.recent_at = 0
             h.pending = []
         del self._open[conn.id]
         k0, k1 = conn.keys

@@ -14,14 +14,37 @@ follows the open conversations, not the capture.
 
 from __future__ import annotations
 
-from wsanalyze.tcp.segment import ACK, FIN, RST, SYN, TcpSegment
+from typing import Final
 
-FORGET_AFTER = 600.0
+from wsanalyze.tcp import segment
+from wsanalyze.tcp.segment import TcpSegment
+
+FORGET_AFTER: Final = 600.0
 """Seconds a closed conversation is remembered (a late retransmission of it keeps
 its number; Wireshark keeps them forever, which no streaming reader can)."""
-_PRUNE_EVERY = 65_536
+_PRUNE_EVERY: Final = 65_536
+
+# Final copies of the TCP flags: mypyc compiles a Final name to a C static, an
+# imported one to a dict lookup at every use.
+ACK: Final = segment.ACK
+FIN: Final = segment.FIN
+RST: Final = segment.RST
+SYN: Final = segment.SYN
 
 Key = tuple[bytes, int, bytes, int]
+
+
+class _Conversation:
+    """One conversation's number and what pruning needs, shared by both directions."""
+
+    __slots__ = ("closing", "index", "last")
+
+    def __init__(self, index: int, ts: float) -> None:
+        self.index = index
+        self.closing = False
+        """A FIN or RST was seen: a SYN (without ACK) now starts a new conversation."""
+        self.last = ts
+        """Timestamp of its latest segment."""
 
 
 class StreamNumbers:
@@ -30,29 +53,37 @@ class StreamNumbers:
     __slots__ = ("_count", "_next", "_streams")
 
     def __init__(self) -> None:
-        self._streams: dict[Key, list[float | int | bool]] = {}
-        """Canonical 4-tuple → [index, closing seen, last timestamp]."""
+        self._streams: dict[Key, _Conversation] = {}
+        """4-tuple as sent → its conversation.  Both directions' 4-tuples are keys of
+        the same entry, so a segment costs one lookup of the tuple its header gives
+        (no canonical ordering of the endpoints, no second tuple)."""
         self._next = 0
         self._count = 0
 
     def number(self, seg: TcpSegment, ts: float) -> int:
-        a, b = (seg.src, seg.sport), (seg.dst, seg.dport)
-        key: Key = (*a, *b) if a <= b else (*b, *a)
-        entry = self._streams.get(key)
+        src = seg.src
+        sport = seg.sport
+        dst = seg.dst
+        dport = seg.dport
+        streams = self._streams
+        entry = streams.get((src, sport, dst, dport))
         flags = seg.flags
-        if entry is None or (entry[1] and flags & SYN and not flags & ACK):
-            entry = self._streams[key] = [self._next, False, ts]
+        if entry is None or (entry.closing and flags & SYN and not flags & ACK):
+            entry = _Conversation(self._next, ts)
+            streams[(src, sport, dst, dport)] = entry
+            streams[(dst, dport, src, sport)] = entry
             self._next += 1
         if flags & (FIN | RST):
-            entry[1] = True
-        entry[2] = ts
+            entry.closing = True
+        entry.last = ts
         self._count += 1
         if self._count % _PRUNE_EVERY == 0:
             self._prune(ts)
-        return int(entry[0])
+        return entry.index
 
     def _prune(self, now: float) -> None:
-        stale = [k for k, (_, closing, last) in self._streams.items()
-                 if closing and now - float(last) > FORGET_AFTER]
+        # Both keys of a stale conversation are stale: each is deleted on its own.
+        stale = [k for k, c in self._streams.items()
+                 if c.closing and now - c.last > FORGET_AFTER]
         for k in stale:
             del self._streams[k]
