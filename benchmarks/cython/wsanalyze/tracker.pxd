@@ -8,7 +8,7 @@ from wsanalyze.tcp.streams cimport StreamNumbers
 
 @cython.final
 cdef class _Conn:
-    cdef public object decoder, fresh, key, stream, tls, ts_end
+    cdef public object decoder, fresh, key, state, stream, tls, ts_end
 
 
 @cython.final
@@ -24,6 +24,7 @@ cdef class Tracker:
 
     cpdef feed(self, pkt)
     cpdef route(self, pkt)
+    cpdef _parse(self, pkt)
     cpdef list feed_segment(self, number, ts, seg, stream)
     @cython.locals(conn=_Conn)
     cpdef _tcp_event(self, ev)

@@ -16,13 +16,17 @@ cdef class Conn:
 
 @cython.final
 cdef class Half:
-    cdef public object acked, fin_at, fin_off, hole_acked_at, isn, nseq, recent
+    cdef public object acked, fin_at, fin_off, hole_acked_at, isn, nseq
+    cdef public list recent
+    cdef public Py_ssize_t recent_at
     cdef public Conn conn
     cdef public Half peer
     cdef public list pending
     cdef public object dir, fast, noff, buffered, conflicts, first_conflict
 
     cpdef refresh(self)
+    @cython.locals(recent=list, at=Py_ssize_t)
+    cpdef remember(self, ev)
     cpdef data(self, packet, ts, seq, payload, missing, list out, max_buffered, ack_grace)
     cpdef insert(self, off, end, packet, ts, data, list out)
     cpdef flush(self, list out)

@@ -4,10 +4,15 @@ cimport cython
 
 
 @cython.final
+cdef class _Conversation:
+    cdef public object closing, index, last
+
+
+@cython.final
 cdef class StreamNumbers:
     cdef public dict _streams
     cdef public object _next
     cdef public Py_ssize_t _count
 
-    @cython.locals(entry=list)
+    @cython.locals(entry=_Conversation)
     cpdef number(self, seg, ts)
