@@ -1,4 +1,4 @@
-"""Cython against mypyc: the same 20 modules compiled each way, timed side by side.
+"""Cython against mypyc: the same 22 modules compiled each way, timed side by side.
 
 Builds each variant from this tree's files into its own temporary directory
 (``setup.py build_ext --inplace``, so nothing is installed anywhere), then runs
@@ -10,7 +10,8 @@ this Python and ``PYTHONPATH`` set to the variant's directory:
 * ``mypyc``: setup.py's default build;
 * ``cython-untyped``: ``WSANALYZE_COMPILER=cython`` with the .pxd files removed;
 * ``cython``: ``WSANALYZE_COMPILER=cython`` with the .pxd files (cdef classes,
-  typed attributes, ``cython.locals``).
+  typed attributes, ``cython.locals``; the hot records as cdef class
+  dataclasses, see :data:`RECORD`).
 
 ``--build-python`` is the interpreter that compiles: it needs setuptools>=77,
 Cython 3 and mypy (mypyc), and must be the same Python version as this one.
@@ -32,6 +33,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -50,8 +52,32 @@ PXD = Path(__file__).resolve().parent / "cython"
 """The typed variant's .pxd files, laid out like the package.  They live here,
 not beside the modules: Cython is an experiment, slower than mypyc, that no
 release builds (benchmarks/README.md, "Cython against mypyc").  They declare the
-classes of git ``8c735a9``; a later change to one of those classes' attributes
-or cpdef signatures needs the same change here before this variant builds."""
+classes of git ``1dfa76c`` (main after the native records, issue 18 session 5); a
+later change to one of those classes' attributes, fields or cpdef signatures
+needs the same change here before this variant builds (a missing attribute
+builds, and fails at run time with an AttributeError)."""
+
+
+RECORD = "@final\n@dataclass(init=False, slots=True, unsafe_hash=True)\nclass {}:"
+CDEF_RECORD = "@dataclass(init=False, unsafe_hash=True)\nclass {}:"
+"""A record's decorators (wsanalyze/sources/rawpacket.py), and what the typed
+variant compiles instead when a .pxd declares the record a cdef class: Cython
+3.3 turns ``dataclass`` on a cdef class into its own extension-type dataclass,
+which takes no ``slots`` argument (the fields are C slots anyway) and rejects
+``typing.final`` ("Cdef functions/classes cannot take arbitrary decorators";
+the .pxd's ``@cython.final`` says the same)."""
+
+
+def cdef_records(dest: Path) -> None:
+    """Rewrite the decorators of the records the .pxd files declare (RECORD →
+    CDEF_RECORD) in the copied .py files: two tokens, nothing else changes."""
+    for pxd in (PXD / "wsanalyze").rglob("*.pxd"):
+        py = dest / pxd.relative_to(PXD).with_suffix(".py")
+        text = source = py.read_text()
+        for name in re.findall(r"^cdef class (\w+):", pxd.read_text(), re.MULTILINE):
+            text = text.replace(RECORD.format(name), CDEF_RECORD.format(name))
+        if text != source:
+            py.write_text(text)
 
 
 def copy_tree(dest: Path, *, pxd: bool) -> None:
@@ -61,6 +87,7 @@ def copy_tree(dest: Path, *, pxd: bool) -> None:
     shutil.copytree(ROOT / "wsanalyze", dest / "wsanalyze", ignore=ignore)
     if pxd:
         shutil.copytree(PXD / "wsanalyze", dest / "wsanalyze", dirs_exist_ok=True)
+        cdef_records(dest)
     for name in ("setup.py", "pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, dest / name)
 

@@ -1,6 +1,10 @@
 # Cython declarations for tracker.py (WSANALYZE_COMPILER=cython, setup.py).
 # mypyc and the pure-Python build ignore this file.
 cimport cython
+# An alias: the .py imports RawPacket from sources.records (not compiled), and
+# a cimported name cannot be assigned by an import.
+from wsanalyze.sources.rawpacket cimport RawPacket as _RawPacket
+from wsanalyze.tcp.segment cimport TcpSegment
 from wsanalyze.tcp.packet cimport PacketParser
 from wsanalyze.tcp.reassembly cimport TcpReassembler
 from wsanalyze.tcp.streams cimport StreamNumbers
@@ -22,10 +26,10 @@ cdef class Tracker:
     cdef public dict _conns
     cdef public list _out
 
-    cpdef feed(self, pkt)
-    cpdef route(self, pkt)
-    cpdef _parse(self, pkt)
-    cpdef list feed_segment(self, number, ts, seg, stream)
+    cpdef feed(self, _RawPacket pkt)
+    cpdef route(self, _RawPacket pkt)
+    cpdef _parse(self, _RawPacket pkt)
+    cpdef list feed_segment(self, number, ts, TcpSegment seg, stream)
     @cython.locals(conn=_Conn)
     cpdef _tcp_event(self, ev)
 

@@ -2,6 +2,8 @@
 # mypyc and the pure-Python build ignore this file.
 cimport cython
 from wsanalyze.tcp.direction cimport Conn, Half
+from wsanalyze.tcp.events cimport StreamData
+from wsanalyze.tcp.segment cimport TcpSegment
 
 
 @cython.final
@@ -15,7 +17,7 @@ cdef class TcpReassembler:
     cdef public dict _halves, _open, _closed
     cdef public list _lru
 
-    @cython.locals(h=Half, conn=Conn, peer=Half, out=list)
-    cpdef list feed(self, packet, ts, seg)
+    @cython.locals(h=Half, conn=Conn, peer=Half, out=list, ev=StreamData)
+    cpdef list feed(self, packet, ts, TcpSegment seg)
     @cython.locals(conn=Conn, peer=Half, out=list)
-    cpdef list _slow(self, packet, ts, seg, Half h)
+    cpdef list _slow(self, packet, ts, TcpSegment seg, Half h)

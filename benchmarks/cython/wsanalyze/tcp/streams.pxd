@@ -1,6 +1,7 @@
 # Cython declarations for streams.py (WSANALYZE_COMPILER=cython, setup.py).
 # mypyc and the pure-Python build ignore this file.
 cimport cython
+from wsanalyze.tcp.segment cimport TcpSegment
 
 
 @cython.final
@@ -15,4 +16,4 @@ cdef class StreamNumbers:
     cdef public Py_ssize_t _count
 
     @cython.locals(entry=_Conversation)
-    cpdef number(self, seg, ts)
+    cpdef number(self, TcpSegment seg, ts)
