@@ -188,3 +188,18 @@ def test_a_run_collects_garbage_less_often_and_restores_the_threshold() -> None:
     assert rows > 0
     assert seen == {(10_000, *before[1:])}
     assert gc.get_threshold() == before
+
+
+def test_interleaved_runs_restore_the_callers_threshold() -> None:
+    """Two runs iterated in turn, the first ending first: the threshold stays
+    raised until the second ends, then is the caller's again."""
+    before = gc.get_threshold()
+    first = iter(CaptureRun(SAMPLES / "mixed.pcapng"))
+    second = iter(CaptureRun(SAMPLES / "websockets-deflate.pcap"))
+    next(first)
+    next(second)
+    assert gc.get_threshold()[0] == 10_000
+    assert sum(1 for _ in first) > 0
+    assert gc.get_threshold()[0] == 10_000
+    assert sum(1 for _ in second) > 0
+    assert gc.get_threshold() == before

@@ -106,21 +106,38 @@ GC_GEN0_THRESHOLD = 10_000
 def fewer_collections() -> Iterator[None]:
     """Raise the garbage collector's generation-0 threshold for the packet loop.
 
-    The loop allocates about a million short-lived tuples per 100 MB (records,
+    The loop allocates about a million short-lived objects per 100 MB (records,
     segments, events), which the default threshold turns into about a hundred
     collections, each also walking the surviving connection and message state:
     2-3 % of a compiled run (benchmarks/README.md, "Per-packet path").  Almost
     nothing the loop makes is cyclic garbage (the reassembler breaks its cycles
     itself), so collecting every 10,000 allocations instead frees the same
-    memory, only a little later.  The old threshold is restored at the end (a
-    generator abandoned early restores it when it is closed or collected).
+    memory, only a little later.  The caller's threshold is restored when the
+    last run ends (a generator abandoned early ends when it is closed or
+    collected).  Runs may be iterated interleaved, so the runs in progress are
+    counted: restoring at each run's end would undo a later run's setting, or
+    leave 10,000 behind for good.
     """
-    old = gc.get_threshold()
-    gc.set_threshold(max(old[0], GC_GEN0_THRESHOLD), *old[1:])
+    if _gc_runs.count == 0:
+        _gc_runs.saved = gc.get_threshold()
+        gc.set_threshold(max(_gc_runs.saved[0], GC_GEN0_THRESHOLD), *_gc_runs.saved[1:])
+    _gc_runs.count += 1
     try:
         yield
     finally:
-        gc.set_threshold(*old)
+        _gc_runs.count -= 1
+        if _gc_runs.count == 0:
+            gc.set_threshold(*_gc_runs.saved)
+
+
+class _GcRuns:
+    """The runs in progress and the caller's threshold from before the first."""
+
+    count = 0
+    saved: tuple[int, int, int] = (700, 10, 10)
+
+
+_gc_runs = _GcRuns()
 
 
 def table_names(tables: Iterable[str] | str) -> frozenset[str]:
